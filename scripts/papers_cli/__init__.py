@@ -1,0 +1,1 @@
+"""The repo command line."""
