@@ -21,21 +21,27 @@ VERBS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="papers", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb, help_text in VERBS.items():
-        module = importlib.import_module(f"papers_cli.{verb}")
-        p = sub.add_parser(verb, help=help_text, description=help_text)
-        module.add_arguments(p)
     argv = sys.argv[1:] if argv is None else argv
-    # `train` forwards everything after the paper number untouched to the paper's own CLI.
-    if argv[:1] == ["train"]:
-        return importlib.import_module("papers_cli.train").forward(argv[1:])
-    args = parser.parse_args(argv)
+    top = argparse.ArgumentParser(
+        prog="papers", description=__doc__.splitlines()[0],
+        epilog="verbs:\n" + "\n".join(f"  {v:<7} {h}" for v, h in VERBS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument("verb", choices=VERBS, metavar="VERB")
+    top.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parsed = top.parse_args(argv[:1])
+    # Import only the chosen verb: `papers check` should not pay for matplotlib or torch.
+    module = importlib.import_module(f"papers_cli.{parsed.verb}")
+    rest = argv[1:]
+    if parsed.verb == "train":  # everything after the paper goes untouched to the paper's own CLI
+        return module.forward(rest)
+    parser = argparse.ArgumentParser(prog=f"papers {parsed.verb}", description=VERBS[parsed.verb])
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
     try:
-        return importlib.import_module(f"papers_cli.{args.verb}").run(args) or 0
+        return module.run(args) or 0
     except PapersError as e:
-        print(f"papers {args.verb}: error: {e}", file=sys.stderr)
+        print(f"papers {parsed.verb}: error: {e}", file=sys.stderr)
         return 2
 
 

@@ -32,6 +32,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
 from shared.callbacks import FiniteLossGuard, NonFiniteLossError, RNGStateCheckpoint
+from shared.figures import plot_training_curves
 from shared.loggers import make_loggers
 from shared.runs import find_last_checkpoint, new_run_dir, write_results
 
@@ -73,6 +74,15 @@ class PaperCLI(LightningCLI):
             self.run_dir = new_run_dir(run.root, self.paper, run.name)
         cfg.trainer.default_root_dir = str(self.run_dir)
 
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except Exception:
+            # A rejected setting should not leave an empty run folder behind.
+            if self.run_dir.is_dir() and not any(self.run_dir.iterdir()):
+                self.run_dir.rmdir()
+            raise
+
     def instantiate_trainer(self, **kwargs: Any):
         cfg = self.config_init[self.subcommand]
         if cfg.trainer.get("logger") in (None, True) and cfg.run.logger != "none":
@@ -102,6 +112,9 @@ class PaperCLI(LightningCLI):
                 global_step=self.trainer.global_step, epochs=self.trainer.current_epoch,
                 command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             )
+            metrics_csv = self.run_dir / "metrics.csv"
+            if metrics_csv.is_file():
+                plot_training_curves(metrics_csv, self.run_dir / "figures" / "training_curves.png")
             print(f"results: {path}", file=sys.stderr)
             for key, value in sorted(metrics.items()):
                 print(f"  {key} = {value:.4f}", file=sys.stderr)

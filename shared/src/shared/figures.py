@@ -47,3 +47,33 @@ def attention_heatmap(ax, weights, x_labels: list[str], y_labels: list[str], tit
     ax.grid(False)
     if title:
         ax.set_title(title)
+
+
+def plot_training_curves(metrics_csv: str | Path, path: str | Path) -> Path | None:
+    """One panel per metric name found in Lightning's metrics.csv (train/*, val/*), against step.
+
+    Returns None when the file has no train or val metric (e.g. a fast_dev_run).
+    """
+    import csv
+
+    rows = list(csv.DictReader(Path(metrics_csv).open()))
+    series: dict[str, list[tuple[int, float]]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if value and key.startswith(("train/", "val/")) and not key.endswith("/lr"):
+                series.setdefault(key, []).append((int(row["step"]), float(value)))
+    names = sorted({k.split("/", 1)[1] for k in series})
+    if not names:
+        return None
+    use_style()
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for stage in ("train", "val"):
+            points = series.get(f"{stage}/{name}")
+            if points:
+                steps, values = zip(*points)
+                ax.plot(steps, values, label=stage, marker="o" if stage == "val" else None, markersize=3)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.legend()
+    return save_figure(fig, path)
