@@ -87,11 +87,12 @@ def check_isolation(all_papers: list[Paper]) -> list[str]:
             if SKIP_DIRS & set(path.parts):
                 continue
             for module in sorted(imported_modules(path) & others):
-                problems.append(f"{path.relative_to(paper.folder.parent.parent)}: imports paper {slugs[module].name}; "
-                                "papers depend only on shared/")
+                where = path.relative_to(paper.folder.parent.parent)
+                problems.append(f"{where}: imports paper {slugs[module].name}; papers depend only on shared/")
         if (paper.folder / "pyproject.toml").is_file():
             deps = tomllib.loads((paper.folder / "pyproject.toml").read_text())["project"].get("dependencies", [])
-            other_dists = {p.dist_name for p in all_papers if p is not paper and (p.folder / "pyproject.toml").is_file()}
+            other_dists = {p.dist_name for p in all_papers
+                           if p is not paper and (p.folder / "pyproject.toml").is_file()}
             for dep in deps:
                 if re.split(r"[<>=\[ ;]", dep, maxsplit=1)[0] in other_dists:
                     problems.append(f"{paper.name}: depends on another paper ({dep})")

@@ -40,7 +40,8 @@ def render_table(root: Path) -> str:
     for group, rows in rows_by_group.items():
         if not rows:
             continue
-        lines += [f"**{group}**", "", "| # | Paper | What the default run shows | Status |", "|---|---|---|---|", *rows, ""]
+        header = ["| # | Paper | What the default run shows | Status |", "|---|---|---|---|"]
+        lines += [f"**{group}**", "", *header, *rows, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

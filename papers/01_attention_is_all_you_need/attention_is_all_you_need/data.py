@@ -14,9 +14,8 @@ import random
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
-
 from shared.data import EpochSeededSampler
+from torch.utils.data import DataLoader, Dataset
 
 ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
         "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from attention_is_all_you_need.data import BOS, EOS, PAD, VOCAB, number_to_words
@@ -160,7 +159,6 @@ def translate(model: Transformer, number: int, max_output_len: int = 8) -> tuple
 def plot_cross_attention(model: Transformer, numbers: list[int], path: Path, max_output_len: int = 8) -> Path:
     """One panel per number: last decoder layer's cross-attention, averaged over heads."""
     import matplotlib.pyplot as plt
-
     from shared.figures import attention_heatmap, save_figure, use_style
 
     use_style()

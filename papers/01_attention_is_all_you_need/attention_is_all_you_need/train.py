@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.cli import run_cli
+
 from attention_is_all_you_need.data import NumberTranslationData
 from attention_is_all_you_need.lightning import TransformerTranslator
-from shared.cli import run_cli
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

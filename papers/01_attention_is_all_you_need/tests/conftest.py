@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from attention_is_all_you_need.data import VOCAB
 from attention_is_all_you_need.model import Transformer, TransformerConfig
 

@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-from torch import nn
-
 from attention_is_all_you_need.model import MultiHeadAttention
+from torch import nn
 
 
 def copy_into_ours(ref: nn.MultiheadAttention, ours: MultiHeadAttention) -> None:

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from attention_is_all_you_need.lightning import CLAIM_THRESHOLD
 from attention_is_all_you_need.train import main
 

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from attention_is_all_you_need.data import BOS, EOS, PAD
 from attention_is_all_you_need.model import (
     MultiHeadAttention,

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from attention_is_all_you_need.train import main
 
 TINY = ["--model.d_model", "16", "--model.n_heads", "2", "--model.d_ff", "32", "--model.n_layers", "1",

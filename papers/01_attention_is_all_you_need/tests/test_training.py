@@ -3,7 +3,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from attention_is_all_you_need.data import (
     BOS,
     EOS,

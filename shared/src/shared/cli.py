@@ -59,7 +59,8 @@ class PaperCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--run.root", type=str, default="runs", help="folder holding every run's folder")
         parser.add_argument("--run.name", type=str | None, default=None,
-                            help="this run's folder name (default: a timestamp); with --ckpt_path last, the run to resume")
+                            help="this run's folder name (default: a timestamp); "
+                                 "with --ckpt_path last, the run to resume")
         parser.add_argument("--run.logger", type=Literal["csv", "tensorboard", "wandb", "none"], default="csv",
                             help="where metrics go; wandb is offline unless you are logged in")
 

@@ -1,0 +1,90 @@
+"""`papers check` and `papers index` catch what they promise to catch, on a small fake repo."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from papers_cli import check
+from papers_cli.__main__ import PapersError, main
+from papers_cli.index import END, START, updated_readme
+from papers_cli.new import scaffold
+
+
+def make_repo(root: Path) -> Path:
+    (root / "papers").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(textwrap.dedent("""\
+        [project]
+        name = "x"
+        [dependency-groups]
+        dev = [
+            "pytest",
+        ]
+
+        [tool.uv.sources]
+        papers-shared = { workspace = true }
+        """))
+    (root / "README.md").write_text(f"# x\n\n{START}\n{END}\n")
+    for number, name in ((21, "alpha"), (22, "beta")):
+        scaffold(root, number, name, name.title(), "A. Author", 2026, "Foundations")
+    return root
+
+
+def test_fresh_fake_repo_is_clean(tmp_path):
+    assert check.problems(make_repo(tmp_path)) == []
+
+
+def test_a_paper_importing_another_is_caught(tmp_path):
+    root = make_repo(tmp_path)
+    (root / "papers/22_beta/beta/model.py").write_text("from alpha.model import Model\n")
+    assert any("imports paper 21_alpha" in p for p in check.problems(root))
+
+
+def test_a_missing_file_and_missing_claim_test_are_caught(tmp_path):
+    root = make_repo(tmp_path)
+    (root / "papers/21_alpha/notes.md").unlink()
+    (root / "papers/21_alpha/tests/test_claim.py").unlink()
+    found = check.problems(root)
+    assert "21_alpha: missing notes.md" in found
+    assert "21_alpha: no test marked @pytest.mark.claim" in found
+
+
+def test_a_broken_link_is_caught_but_code_and_urls_are_not(tmp_path):
+    root = make_repo(tmp_path)
+    notes = root / "papers/21_alpha/notes.md"
+    notes.write_text("[ok](README.md) [web](https://x.org/a.md) `[code](nope.md)` ![fig](figures/none.png)\n")
+    assert [p for p in check.problems(root) if "broken link" in p] == [
+        "papers/21_alpha/notes.md: broken link figures/none.png"
+    ]
+
+
+def test_a_stale_index_and_a_paper_missing_from_the_workspace_are_caught(tmp_path):
+    root = make_repo(tmp_path)
+    readme = root / "README.md"
+    readme.write_text(readme.read_text().replace("| in progress |", "| done |", 1))
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('    "beta",\n', ""))
+    found = check.problems(root)
+    assert any("paper table is out of date" in p for p in found)
+    assert any("22_beta: 'beta' is not in the root dev group" in p for p in found)
+
+
+def test_index_marks_planned_and_in_progress_honestly(tmp_path):
+    root = make_repo(tmp_path)
+    _, fresh = updated_readme(root)
+    assert "| 01 | Attention Is All You Need (Vaswani et al., 2017) |" in fresh and "| planned |" in fresh
+    assert "[Alpha](papers/21_alpha/README.md)" in fresh
+
+
+@pytest.mark.parametrize("number, name, message", [(21, "gamma", "taken"), (23, "Bad-Name", "lowercase"),
+                                                   (23, "alpha", "exists already"), (0, "zero", "between 1 and 99")])
+def test_new_rejects_bad_requests(tmp_path, number, name, message):
+    root = make_repo(tmp_path)
+    with pytest.raises(PapersError, match=message):
+        scaffold(root, number, name, "T", "A", 2026, "Foundations")
+
+
+def test_cli_reports_errors_in_one_line(capsys):
+    assert main(["train", "99"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "papers train: error: no paper matches '99' under papers/ (try a number like 01 or a folder name)"
+    assert main(["bench", "77"]) == 2

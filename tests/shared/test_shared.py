@@ -1,0 +1,165 @@
+"""Unit tests for every helper in shared/."""
+
+import json
+import random
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from shared.callbacks import FiniteLossGuard, NonFiniteLossError, RNGStateCheckpoint
+from shared.data import CharTokenizer, EpochSeededSampler, load_digits_tensors, load_shakespeare
+from shared.data.text import list_plays, load_text_file, split_train_val
+from shared.figures import attention_heatmap, plot_training_curves, save_figure, use_style
+from shared.loggers import LOGGERS, ResumableCSVLogger, make_loggers
+from shared.runs import find_last_checkpoint, new_run_dir
+from torch.utils.data import DataLoader, TensorDataset
+
+from shared import read_results, seed_everything, write_results
+
+
+def test_seed_everything_repeats_all_generators():
+    seed_everything(7)
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    seed_everything(7)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        seed_everything(-1)
+
+
+def test_run_dirs_are_unique_and_last_checkpoint_is_found(tmp_path):
+    a, b = new_run_dir(tmp_path, "p"), new_run_dir(tmp_path, "p")
+    assert a != b and a.parent == b.parent == tmp_path / "p"
+    with pytest.raises(FileNotFoundError, match="no earlier run"):
+        find_last_checkpoint(tmp_path, "p")
+    (b / "checkpoints").mkdir()
+    (b / "checkpoints" / "last.ckpt").write_text("x")
+    assert find_last_checkpoint(tmp_path, "p") == b / "checkpoints" / "last.ckpt"
+    with pytest.raises(FileNotFoundError, match="run 'zzz' has no checkpoint"):
+        find_last_checkpoint(tmp_path, "p", "zzz")
+    with pytest.raises(ValueError, match="plain folder name"):
+        new_run_dir(tmp_path, "p", "../escape")
+
+
+def test_results_json_roundtrip(tmp_path):
+    write_results(tmp_path, {"acc": torch.tensor(0.5), "bad": float("nan")}, claim={"holds": True})
+    out = read_results(tmp_path)
+    assert out["metrics"] == {"acc": 0.5, "bad": "nan"} and out["claim"] == {"holds": True}
+    assert "torch" in out["machine"]
+    json.loads((tmp_path / "results.json").read_text())  # strict JSON: no NaN literal
+    with pytest.raises(FileNotFoundError):
+        read_results(tmp_path / "missing")
+
+
+def test_loggers(tmp_path):
+    assert [type(lg).__name__ for lg in make_loggers("csv", tmp_path, "p")] == ["ResumableCSVLogger"]
+    assert make_loggers("none", tmp_path, "p") == []
+    assert set(LOGGERS) == {"csv", "tensorboard", "wandb", "none"}
+    with pytest.raises(ValueError, match="unknown logger 'mlflow'"):
+        make_loggers("mlflow", tmp_path, "p")
+    with pytest.raises(ValueError, match="disabled in tests"):
+        make_loggers("wandb", tmp_path, "p")
+
+
+def test_csv_logger_appends_when_resumed(tmp_path):
+    first = ResumableCSVLogger(save_dir=tmp_path, name="", version="")
+    first.log_metrics({"a": 1.0}, step=0)
+    first.save()
+    second = ResumableCSVLogger(save_dir=tmp_path, name="", version="")
+    second.log_metrics({"a": 2.0, "b": 3.0}, step=1)
+    second.save()
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0] == "a,b,step" and len(lines) == 3
+
+
+class _Tiny(L.LightningModule):
+    def __init__(self, lr=0.1):
+        super().__init__()
+        self.lr = lr
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, _):
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.layer(x), y)
+        return loss * float("inf") if self.lr > 1 else loss  # lr > 1 plays "the run diverged"
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+def _loader():
+    return DataLoader(TensorDataset(torch.randn(16, 2), torch.randn(16, 1)), batch_size=4)
+
+
+def test_finite_loss_guard_stops_with_a_clear_message():
+    trainer = L.Trainer(max_epochs=1, callbacks=[FiniteLossGuard()], logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    with pytest.raises(NonFiniteLossError, match="training loss became inf at epoch 0, step"):
+        trainer.fit(_Tiny(lr=10.0), _loader())
+
+
+def test_rng_state_checkpoint_restores_generators():
+    cb = RNGStateCheckpoint()
+    seed_everything(1)
+    state = cb.state_dict()
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    cb.load_state_dict(state)
+    cb.on_train_start(None, None)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_epoch_seeded_sampler_depends_only_on_seed_and_epoch():
+    s = EpochSeededSampler(range(10), seed=3)
+    first = list(s)
+    s.set_epoch(1)
+    second = list(s)
+    assert sorted(first) == list(range(10)) and first != second
+    again = EpochSeededSampler(range(10), seed=3)
+    again.set_epoch(1)
+    assert list(again) == second
+    assert list(EpochSeededSampler(range(4), shuffle=False)) == [0, 1, 2, 3]
+
+
+def test_shakespeare_and_char_tokenizer(tmp_path):
+    assert "hamlet" in list_plays() and len(list_plays()) == 38
+    text = load_shakespeare(("hamlet",))
+    assert "HAMLET:" in text and "**" not in text and "#" not in text
+    assert len(load_shakespeare()) > 4_000_000
+    tok = CharTokenizer.fit(text)
+    assert tok.decode(tok.encode("To be, or not")) == "To be, or not"
+    tok.save(tmp_path / "vocab.json")
+    assert CharTokenizer.load(tmp_path / "vocab.json").chars == tok.chars
+    with pytest.raises(ValueError, match="not in the tokenizer's vocabulary"):
+        tok.encode("\u2603")
+    with pytest.raises(ValueError, match="unknown play 'hamlett'"):
+        load_shakespeare(("hamlett",))
+    train, val = split_train_val(tok.encode(text[:1000]), 0.1)
+    assert len(train) == 900 and len(val) == 100
+    with pytest.raises(FileNotFoundError, match="text file not found"):
+        load_text_file(tmp_path / "nope.txt")
+
+
+def test_digits_are_offline_stratified_and_scaled():
+    x_tr, y_tr, x_te, y_te = load_digits_tensors(test_fraction=0.2, seed=0)
+    assert x_tr.shape[1:] == (1, 8, 8) and len(x_tr) + len(x_te) == 1797
+    assert 0.0 <= x_tr.min() and x_tr.max() <= 1.0
+    assert set(y_te.tolist()) == set(range(10))
+    with pytest.raises(ValueError, match="test_fraction"):
+        load_digits_tensors(test_fraction=1.5)
+
+
+def test_figures(tmp_path):
+    import matplotlib.pyplot as plt
+
+    use_style()
+    fig, ax = plt.subplots()
+    attention_heatmap(ax, torch.softmax(torch.randn(2, 3), -1), ["a", "b", "c"], ["x", "y"])
+    assert save_figure(fig, tmp_path / "sub" / "a.png").stat().st_size > 1000
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="does not match labels"):
+        attention_heatmap(ax, torch.zeros(2, 2), ["a"], ["x", "y"])
+    csv_path = tmp_path / "metrics.csv"
+    csv_path.write_text("epoch,step,train/loss,val/loss\n0,1,2.0,\n0,2,1.5,1.7\n")
+    assert plot_training_curves(csv_path, tmp_path / "c.png").is_file()
+    csv_path.write_text("epoch,step,test/loss\n0,1,2.0\n")
+    assert plot_training_curves(csv_path, tmp_path / "d.png") is None
