@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
@@ -97,6 +98,8 @@ class PaperCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._fit_started = time.perf_counter()
+        if torch.cuda.is_available():
+            torch.set_float32_matmul_precision("high")  # fp32 matmuls on TF32 tensor cores
         print(f"run folder: {self.run_dir}", file=sys.stderr)
 
     def after_fit(self) -> None:
