@@ -1,0 +1,1 @@
+"""BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding (Devlin et al., 2018)."""

@@ -1,0 +1,1 @@
+"""Language Models are Unsupervised Multitask Learners (GPT-2) (Radford et al., 2019)."""

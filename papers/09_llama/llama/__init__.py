@@ -1,0 +1,1 @@
+"""LLaMA: Open and Efficient Foundation Language Models (Touvron et al., 2023)."""

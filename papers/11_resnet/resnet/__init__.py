@@ -1,0 +1,1 @@
+"""Deep Residual Learning for Image Recognition (He et al., 2015)."""

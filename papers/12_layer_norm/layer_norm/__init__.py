@@ -1,0 +1,1 @@
+"""Layer Normalization (Ba et al., 2016)."""

@@ -1,0 +1,1 @@
+"""PaLM: Scaling Language Modeling with Pathways (Chowdhery et al., 2022)."""
