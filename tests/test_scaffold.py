@@ -26,6 +26,11 @@ def test_new_paper_passes_check_and_its_own_tests(tmp_path):
     new_problems = [p for p in check.problems(repo) if "21_toy_paper" in p or "paper table" in p]
     assert new_problems == []
 
+    # Lint-clean as generated: CI runs ruff on the whole repo.
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(folder)], cwd=repo,
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout[-3000:]
+
     # Its own tests (smoke, model and claim), run with the new package importable.
     env = {**os.environ, "PYTHONPATH": str(folder)}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder / "tests")],

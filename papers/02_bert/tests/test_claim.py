@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from bert.lightning import CLAIM_THRESHOLD
 from bert.train import main
 

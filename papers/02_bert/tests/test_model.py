@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from bert.model import Model, ModelConfig
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.cli import run_cli
+
 from gpt2.data import Data
 from gpt2.lightning import Module
 

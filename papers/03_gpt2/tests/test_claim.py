@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from gpt2.lightning import CLAIM_THRESHOLD
 from gpt2.train import main
 

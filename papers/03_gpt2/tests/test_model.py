@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from gpt2.model import Model, ModelConfig
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.cli import run_cli
+
 from gpt1.data import Data
 from gpt1.lightning import Module
 

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from gpt1.lightning import CLAIM_THRESHOLD
 from gpt1.train import main
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from gpt1.model import Model, ModelConfig
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.cli import run_cli
+
 from llama.data import Data
 from llama.lightning import Module
 

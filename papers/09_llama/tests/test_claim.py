@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from llama.lightning import CLAIM_THRESHOLD
 from llama.train import main
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from llama.model import Model, ModelConfig
 
 

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from resnet.lightning import CLAIM_THRESHOLD
 from resnet.train import main
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from resnet.model import Model, ModelConfig
 
 

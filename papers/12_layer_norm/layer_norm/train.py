@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.cli import run_cli
+
 from layer_norm.data import Data
 from layer_norm.lightning import Module
 

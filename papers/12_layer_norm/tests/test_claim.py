@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from layer_norm.lightning import CLAIM_THRESHOLD
 from layer_norm.train import main
 

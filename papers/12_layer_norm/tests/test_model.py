@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from layer_norm.model import Model, ModelConfig
 
 

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from palm.lightning import CLAIM_THRESHOLD
 from palm.train import main
 

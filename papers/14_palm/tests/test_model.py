@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from palm.model import Model, ModelConfig
 
 

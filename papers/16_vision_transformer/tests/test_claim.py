@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from vision_transformer.lightning import CLAIM_THRESHOLD
 from vision_transformer.train import main
 

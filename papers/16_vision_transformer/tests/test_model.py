@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from vision_transformer.model import Model, ModelConfig
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.cli import run_cli
+
 from vision_transformer.data import Data
 from vision_transformer.lightning import Module
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, TensorDataset
-
 from shared.data import EpochSeededSampler
+from torch.utils.data import DataLoader, TensorDataset
 
 
 def two_blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

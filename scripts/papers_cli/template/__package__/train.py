@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.cli import run_cli
+
 from {{slug}}.data import Data
 from {{slug}}.lightning import Module
 

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from {{slug}}.lightning import CLAIM_THRESHOLD
 from {{slug}}.train import main
 

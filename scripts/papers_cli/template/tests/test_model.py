@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from {{slug}}.model import Model, ModelConfig
 
 
