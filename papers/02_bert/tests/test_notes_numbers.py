@@ -1,0 +1,87 @@
+"""Every worked number in notes.md, recomputed from the code; the maths-to-code table and the
+article's code excerpts checked against the source."""
+
+import re
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from bert import data, lightning, model
+from bert.model import BertConfig, BertModel
+
+FOLDER = Path(__file__).resolve().parents[1]
+NOTES = (FOLDER / "notes.md").read_text()
+NOTES_FLAT = re.sub(r"\s+", " ", NOTES)
+ARTICLE = (FOLDER / "article.md").read_text()
+SOURCES = {name: (FOLDER / "bert" / f"{name}.py").read_text() for name in ("model", "lightning", "data", "convert")}
+
+
+def in_notes(*strings: str) -> None:
+    for s in strings:
+        assert re.sub(r"\s+", " ", s) in NOTES_FLAT, f"notes.md should contain {s!r} (recomputed from the code)"
+
+
+def test_gelu_values():
+    g = {x: F.gelu(torch.tensor(x)).item() for x in (-1.0, 0.5, 1.0, 2.0)}
+    in_notes(f"$\\mathrm{{GELU}}(1) = {g[1.0]:.4f}$", f"$\\mathrm{{GELU}}(-1) = -1 \\cdot 0.1587 = {g[-1.0]:.4f}$",
+             f"$\\mathrm{{GELU}}(0.5) = {g[0.5]:.4f}$", f"$\\mathrm{{GELU}}(2) = {g[2.0]:.4f}$")
+
+
+def test_layer_norm_example():
+    out = F.layer_norm(torch.tensor([1.0, 2.0, 3.0, 6.0]), (4,), eps=1e-12)
+    in_notes("$\\mathrm{LayerNorm}(x) = [" + ", ".join(f"{v:.4f}" for v in out.tolist()) + "]$")
+
+
+def test_masking_example():
+    n_words = 40
+    chosen = max(1, round(n_words * 0.15))
+    in_notes(f"$\\mathrm{{round}}(0.15 \\cdot {n_words}) = {chosen}$", f"$0.8 \\cdot {chosen} = {0.8 * chosen:.1f}$")
+    # and the code agrees: exactly that many labels for a 40-word sequence
+    import random
+
+    ids = [data.CLS, *range(10, 10 + n_words), data.SEP]
+    _, labels = data.mask_tokens(ids, random.Random(0), 1000)
+    assert sum(label != data.IGNORE for label in labels) == chosen
+
+
+def test_bert_base_parameter_count():
+    base = BertModel(BertConfig(vocab_size=30522))
+    emb = sum(p.numel() for p in base.embeddings.parameters())
+    layer = sum(p.numel() for p in base.layers[0].parameters())
+    pool = sum(p.numel() for p in base.W_pool.parameters())
+    total = sum(p.numel() for p in base.parameters())
+    assert total == emb + 12 * layer + pool
+    fmt = lambda n: f"{n:,}".replace(",", "{,}")  # noqa: E731
+    in_notes(f"= {fmt(emb)}$", f"= {fmt(layer)}$", f"= {fmt(pool)}$",
+             f"${fmt(emb)} + 12 \\cdot {fmt(layer)} + {fmt(pool)} = {fmt(total)}$")
+
+
+def _normalise(code: str) -> str:
+    return re.sub(r"\s+", " ", code).strip()
+
+
+def test_maths_to_code_table_names_real_functions_and_real_lines():
+    section = NOTES.split("## 7. From maths to code", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| equation")]
+    assert len(rows) >= 20
+    import inspect
+
+    for row in rows:
+        _, function, line = [c.strip() for c in row.strip("|").split(" | ")]
+        owner = re.fullmatch(r"`([\w.]+)`", function).group(1)
+        module = next(m for m in (model, data, lightning) if hasattr(m, owner.split(".")[0]))
+        obj = module
+        for part in owner.split("."):
+            obj = getattr(obj, part)
+        for snippet in re.findall(r"`([^`]+)`", line):
+            assert _normalise(snippet) in _normalise(inspect.getsource(obj)), f"{snippet!r} is not in {owner}"
+
+
+def test_article_code_excerpts_match_the_code():
+    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
+    assert len(blocks) >= 3
+    files = [[line.strip() for line in text.splitlines()] for text in SOURCES.values()]
+    for block in blocks:
+        lines = [line.strip() for line in block.strip("\n").splitlines()]
+        found = any(lines == src[i : i + len(lines)] for src in files for i in range(len(src) - len(lines) + 1))
+        assert found, f"article.md excerpt is not a contiguous piece of the package:\n{block}"
