@@ -59,7 +59,7 @@ def make_repo(tmp_path: Path, article: str = ARTICLE) -> tuple[Path, Path]:
     return root, paper
 
 
-def assert_medium_ready(document: str, root: Path, base: str) -> None:
+def assert_medium_ready(document: str, root: Path, base: str, need_images: bool = True) -> None:
     """No maths, no Markdown or HTML table outside code; every image an existing file under base."""
     outside_code = re.sub(r"<pre>.*?</pre>|<code>.*?</code>", "", document, flags=re.S)
     text_only = re.sub(r"<[^>]+>", "", outside_code)  # alt text holds the LaTeX source, by design
@@ -69,7 +69,8 @@ def assert_medium_ready(document: str, root: Path, base: str) -> None:
     assert "<table" not in outside_code
     assert not re.search(r"^\s*\|?\s*:?-{3,}", html.unescape(text_only), flags=re.M), "a Markdown table survived"
     sources = re.findall(r"<img [^>]*src=\"([^\"]+)\"", document)
-    assert sources, "no images at all"
+    if need_images:
+        assert sources, "no images at all"
     for src in sources:
         assert src.startswith(base + "/"), src
         local = root / src[len(base) + 1:]
@@ -145,7 +146,10 @@ def test_cli_rejects_a_relative_base_url(capsys):
 @pytest.mark.parametrize("paper", [p for p in papers(REPO) if (p.folder / "article.md").is_file()],
                          ids=lambda p: p.name)
 def test_every_article_exports_cleanly(paper, tmp_path):
-    """Each paper's real article, exported in a copy of its folder (the repo is not written to)."""
+    """Each paper's real article, exported in a copy of its folder (the repo is not written to).
+
+    A finished article carries figures; a freshly scaffolded one (status not done) may not yet.
+    """
     root = tmp_path / "repo"
     shutil.copytree(paper.folder, root / "papers" / paper.name,
                     ignore=shutil.ignore_patterns("export", "__pycache__", "*.ckpt"))
@@ -155,7 +159,7 @@ def test_every_article_exports_cleanly(paper, tmp_path):
             shutil.copy(REPO / name, root / name)
     copy = root / "papers" / paper.name
     out = export_article(copy / "article.md", copy / "export", BASE, root)
-    assert_medium_ready(out.read_text(), root, BASE)
+    assert_medium_ready(out.read_text(), root, BASE, need_images=paper.meta.get("status") == "done")
 
 
 def test_raw_html_image_with_a_local_path_is_an_error(tmp_path):
