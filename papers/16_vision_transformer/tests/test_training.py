@@ -35,9 +35,9 @@ def test_subsets_are_nested_and_class_balanced(digits):
 
 def test_every_fraction_gets_the_same_number_of_batches(digits):
     loaders = digits.train_dataloader()
-    assert {len(loader) for loader in loaders.values()} == {11}  # ceil(1288 / 128)
+    assert {len(loader) for loader in loaders.values()} == {21}  # ceil(1288 / 64)
     first = {k: next(iter(v))[0].shape for k, v in loaders.items()}
-    assert all(s == (128, 1, 8, 8) for s in first.values())
+    assert all(s == (64, 1, 8, 8) for s in first.values())
 
 
 def test_random_shift_moves_each_image_by_at_most_max_shift():

@@ -142,7 +142,7 @@ class ImageData(L.LightningDataModule):
     """
 
     def __init__(self, dataset: str = "digits", fractions: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0),
-                 val_fraction: float = 0.1, max_shift: int = 1, batch_size: int = 128, seed: int = 0,
+                 val_fraction: float = 0.1, max_shift: int = 0, batch_size: int = 64, seed: int = 0,
                  data_dir: str = "data", download: bool = False, num_workers: int = 0) -> None:
         super().__init__()
         if dataset not in ("digits", "cifar10"):

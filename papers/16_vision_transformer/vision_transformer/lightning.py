@@ -58,8 +58,8 @@ class ViTClassifier(L.LightningModule):
     """
 
     def __init__(self, image_size: int = 8, patch_size: int = 2, in_channels: int = 1, n_classes: int = 10,
-                 d_model: int = 64, n_heads: int = 4, d_ff: int = 128, n_layers: int = 3, dropout: float = 0.1,
-                 lr: float = 2e-3, weight_decay: float = 0.05, warmup_steps: int = 50, grad_clip: float = 1.0,
+                 d_model: int = 64, n_heads: int = 4, d_ff: int = 128, n_layers: int = 3, dropout: float = 0.0,
+                 lr: float = 3e-3, weight_decay: float = 0.05, warmup_steps: int = 50, grad_clip: float = 1.0,
                  schedule_steps: int = 0, cnn_baseline: bool = True, cnn_width: int = 32,
                  compile: bool = False) -> None:
         super().__init__()
