@@ -4,16 +4,21 @@
 2. every paper is a workspace member the root installs (dev group + sources);
 3. no paper imports another paper, in code or in its dependencies;
 4. the README's paper table matches the folders (`papers index` regenerates it);
-5. every relative link and image in every Markdown file resolves.
+5. every relative link and image in every Markdown file resolves, and so does its `#anchor` (in-page, or into
+   another Markdown file): a heading with that GitHub slug, or an HTML `id`/`name`, must exist there;
+6. papers/glossary.md and papers/maths.md exist, and every paper's notes.md links the glossary.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import html
 import re
 import tomllib
+import unicodedata
 from pathlib import Path
+from urllib.parse import unquote
 
 from papers_cli.index import STATUSES, updated_readme
 from papers_cli.repo import Paper, papers, repo_root
@@ -24,6 +29,13 @@ REQUIRED_FILES = ["README.md", "notes.md", "article.md", "pyproject.toml", "conf
 REQUIRED_META = ["number", "title", "authors", "year", "group", "status", "shows"]
 SKIP_DIRS = {".venv", ".git", "runs", "node_modules", "export", "__pycache__", ".pytest_cache", "build", "dist"}
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+GLOSSARY = "papers/glossary.md"
+MATHS = "papers/maths.md"
+GLOSSARY_LINE = ("New to a term? See the [glossary](../glossary.md) and the [maths quick reference](../maths.md).")
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+HTML_ID = re.compile(r"<[a-zA-Z][^>]*?\s(?:id|name)\s*=\s*[\"']([^\"']+)[\"']")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,17 +115,105 @@ def markdown_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.md") if not (SKIP_DIRS & set(p.relative_to(root).parts)))
 
 
+def without_fences(text: str) -> str:
+    """The text with every line of its fenced code blocks (``` or ~~~) blanked."""
+    lines, fence = [], None
+    for line in text.splitlines():
+        opened = FENCE.match(line)
+        if fence is None and opened:
+            fence = opened.group(1)
+            lines.append("")
+        elif fence is not None:
+            closing = FENCE.match(line)
+            if closing and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= len(fence) \
+                    and not line.strip().strip(fence[0]):
+                fence = None
+            lines.append("")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def without_code(text: str) -> str:
+    """The text without fenced code blocks and inline code spans: links there are examples."""
+    return re.sub(r"`[^`\n]*`", "", without_fences(text))
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: its text lowercased, punctuation dropped, each space made a '-'."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # links and images keep their text
+    text = re.sub(r"<[^>]+>", "", text)  # inline HTML tags
+    text = re.sub(r"(?<![\w\\])(_{1,2})(?=\S)(.+?)(?<=\S)\1(?!\w)", r"\2", text)  # _emphasis_, not snake_case
+    text = html.unescape(text.replace("`", "")).strip().lower()
+    kept = "".join(c for c in text if c in "-_ " or c.isalnum() or unicodedata.category(c)[0] == "M")
+    return kept.replace(" ", "-")
+
+
+def heading_anchors(text: str) -> set[str]:
+    """Every anchor GitHub makes in a Markdown text: heading slugs (a repeated slug gets -1, -2, ...) and
+    HTML id/name attributes."""
+    counts: dict[str, int] = {}
+    anchors: set[str] = set()
+    lines = without_fences(text).splitlines()
+    for i, line in enumerate(lines):
+        atx = ATX.match(line)
+        if atx:
+            heading = atx.group(2) or ""
+        elif (SETEXT.match(line) and i > 0 and lines[i - 1].strip() and not ATX.match(lines[i - 1])
+              and not re.match(r"^\s*([-*+]|\d+[.)]|>|\|)", lines[i - 1])
+              and not (line.strip().startswith("-") and set(lines[i - 1].strip()) <= set("|-: "))):
+            heading = lines[i - 1].strip()
+        else:
+            continue
+        base = slug = github_slug(heading)
+        while slug in counts:
+            counts[base] += 1
+            slug = f"{base}-{counts[base]}"
+        counts[slug] = 0
+        anchors.add(slug)
+    anchors |= set(HTML_ID.findall(text))
+    return anchors
+
+
 def check_links(root: Path) -> list[str]:
     problems = []
+    anchors: dict[Path, set[str]] = {}
     for md in markdown_files(root):
-        text = re.sub(r"```.*?```", "", md.read_text(), flags=re.S)  # links inside code blocks are examples
-        text = re.sub(r"`[^`\n]*`", "", text)
+        text = without_code(md.read_text())  # links inside code are examples
         for target in LINK.findall(text):
-            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
-                continue  # http(s):, mailto:, in-page anchors
-            path = target.split("#", 1)[0]
-            if path and not (md.parent / path).exists():
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+                continue  # http(s):, mailto:
+            path, _, fragment = target.partition("#")
+            dest = md.parent / path if path else md
+            if path and not dest.exists():
                 problems.append(f"{md.relative_to(root)}: broken link {target}")
+                continue
+            if fragment and dest.is_file() and dest.suffix == ".md":
+                if dest not in anchors:
+                    anchors[dest] = heading_anchors(dest.read_text())
+                if unquote(fragment) not in anchors[dest]:
+                    problems.append(f"{md.relative_to(root)}: broken anchor {target} "
+                                    f"(no heading with that slug in {dest.resolve().relative_to(root.resolve())})")
+    return problems
+
+
+def links_to(md: Path, target: Path) -> bool:
+    """Whether the Markdown file `md` has a relative link to the file `target`."""
+    for link in LINK.findall(without_code(md.read_text())):
+        path = link.partition("#")[0]
+        if path and not re.match(r"^[a-z][a-z0-9+.-]*:", path) and (md.parent / path).resolve() == target.resolve():
+            return True
+    return False
+
+
+def check_glossary(root: Path, all_papers: list[Paper]) -> list[str]:
+    problems = [f"{name}: missing (the repo-wide glossary and maths quick reference live in papers/)"
+                for name in (GLOSSARY, MATHS) if not (root / name).is_file()]
+    for paper in all_papers:
+        notes = paper.folder / "notes.md"
+        if notes.is_file() and not links_to(notes, root / GLOSSARY):
+            problems.append(f"{notes.relative_to(root)}: does not link ../glossary.md; put this line under the title: "
+                            f"{GLOSSARY_LINE}")
     return problems
 
 
@@ -131,6 +231,7 @@ def problems(root: Path) -> list[str]:
     found += check_isolation(all_papers)
     found += check_index(root)
     found += check_links(root)
+    found += check_glossary(root, all_papers)
     return found
 
 

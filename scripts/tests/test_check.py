@@ -8,6 +8,7 @@ from papers_cli import check
 from papers_cli.__main__ import PapersError, main
 from papers_cli.index import END, START, updated_readme
 from papers_cli.new import scaffold
+from papers_cli.repo import papers
 
 
 def make_repo(root: Path) -> Path:
@@ -24,6 +25,8 @@ def make_repo(root: Path) -> Path:
         papers-shared = { workspace = true }
         """))
     (root / "README.md").write_text(f"# x\n\n{START}\n{END}\n")
+    (root / "papers/glossary.md").write_text("# Glossary\n\n## Attention\n\nA weighted average.\n")
+    (root / "papers/maths.md").write_text("# Maths\n\n## Softmax\n\nExponentiate, then normalise.\n")
     for number, name in ((21, "alpha"), (22, "beta")):
         scaffold(root, number, name, name.title(), "A. Author", 2026, "Foundations")
     return root
@@ -55,6 +58,88 @@ def test_a_broken_link_is_caught_but_code_and_urls_are_not(tmp_path):
     assert [p for p in check.problems(root) if "broken link" in p] == [
         "papers/21_alpha/notes.md: broken link figures/none.png"
     ]
+
+
+def test_a_broken_anchor_is_caught_and_good_ones_pass(tmp_path):
+    root = make_repo(tmp_path)
+    (root / "papers/glossary.md").write_text(textwrap.dedent("""\
+        # Glossary
+
+        ## Layer norm (pre-LN, post-LN)
+
+        ## Layer norm (pre-LN, post-LN)
+
+        Logits and `x W + b`
+        --------------------
+
+        <a id="kv-cache"></a>
+
+        ```
+        ## Not a heading
+        ```
+
+        ~~~text
+        [in a fence](#nowhere)
+        ~~~
+        """))
+    notes = root / "papers/21_alpha/notes.md"
+    notes.write_text(textwrap.dedent(f"""\
+        # Alpha: notes
+
+        {check.GLOSSARY_LINE}
+
+        ## 3.1 Tokens to vectors: $h_0 = U W_e$
+
+        [ok](../glossary.md#layer-norm-pre-ln-post-ln) [dup](../glossary.md#layer-norm-pre-ln-post-ln-1)
+        [setext](../glossary.md#logits-and-x-w--b) [html](../glossary.md#kv-cache)
+        [here](#31-tokens-to-vectors-h_0--u-w_e)
+        [web](https://x.org/a.md#nope) [code](alpha/model.py#L3) `[inline](#nope)`
+        [bad](../glossary.md#layer-norm) [third](../glossary.md#layer-norm-pre-ln-post-ln-2)
+        [fenced](../glossary.md#not-a-heading) [self](#nope)
+        """))
+    assert [p for p in check.problems(root) if "broken" in p] == [
+        "papers/21_alpha/notes.md: broken anchor ../glossary.md#layer-norm (no heading with that slug in "
+        "papers/glossary.md)",
+        "papers/21_alpha/notes.md: broken anchor ../glossary.md#layer-norm-pre-ln-post-ln-2 (no heading with that "
+        "slug in papers/glossary.md)",
+        "papers/21_alpha/notes.md: broken anchor ../glossary.md#not-a-heading (no heading with that slug in "
+        "papers/glossary.md)",
+        "papers/21_alpha/notes.md: broken anchor #nope (no heading with that slug in papers/21_alpha/notes.md)",
+    ]
+
+
+@pytest.mark.parametrize("heading, slug", [
+    ("3.6 Residual connections and layer normalisation (post-LN)",
+     "36-residual-connections-and-layer-normalisation-post-ln"),
+    ("4.1 Tokens to vectors: $h_0 = U W_e + W_p$", "41-tokens-to-vectors-h_0--u-w_e--w_p"),
+    ("The `papers_cli` *template*, _now_ [linked](x.md)", "the-papers_cli-template-now-linked"),
+    ("2. What changed from GPT, in one table", "2-what-changed-from-gpt-in-one-table"),
+    ("Déjà vu: 16x16 words", "déjà-vu-16x16-words"),
+])
+def test_github_slug_follows_githubs_rules(heading, slug):
+    assert check.github_slug(heading) == slug
+
+
+def test_notes_without_the_glossary_link_are_caught(tmp_path):
+    root = make_repo(tmp_path)
+    for name in ("21_alpha", "22_beta"):
+        (root / f"papers/{name}/notes.md").write_text(f"# {name}: notes\n\n{check.GLOSSARY_LINE}\n\nText.\n")
+    assert check.check_glossary(root, papers(root)) == []
+    (root / "papers/22_beta/notes.md").write_text("# Beta: notes\n\n`[glossary](../glossary.md)` in code only.\n")
+    assert check.check_glossary(root, papers(root)) == [
+        f"papers/22_beta/notes.md: does not link ../glossary.md; put this line under the title: {check.GLOSSARY_LINE}"
+    ]
+
+
+def test_a_missing_glossary_or_maths_file_is_caught(tmp_path):
+    root = make_repo(tmp_path)
+    (root / "papers/maths.md").unlink()
+    found = check.problems(root)
+    assert "papers/maths.md: missing (the repo-wide glossary and maths quick reference live in papers/)" in found
+    assert not any(p.startswith("papers/glossary.md: missing") for p in found)
+    (root / "papers/glossary.md").unlink()
+    found = check.problems(root)
+    assert "papers/glossary.md: missing (the repo-wide glossary and maths quick reference live in papers/)" in found
 
 
 def test_a_stale_index_and_a_paper_missing_from_the_workspace_are_caught(tmp_path):
