@@ -106,11 +106,22 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         q, k, v = self._split(self.W_q(x)), self._split(self.W_k(x)), self._split(self.W_v(x))
         p = self.p_drop if self.training else 0.0
+        has_key = None
+        if mask is not None:
+            # A query with no real key (a sequence that is all padding) would take a softmax over nothing:
+            # 0/0 = NaN written out, while fused kernels each do their own thing. Let such a row see every
+            # key, then zero what it gets: it attends to nothing, on both paths, with finite gradients.
+            has_key = mask.any(-1, keepdim=True)  # [batch, 1, 1, 1]: False for an all-padding sequence
+            mask = mask | ~has_key
         if need_weights:  # the explicit formula, so the weights can be looked at
             weights = attention_weights(q, k, mask)
+            if has_key is not None:
+                weights = weights * has_key  # [batch, heads, seq, seq], all-zero rows where nothing is real
             out = F.dropout(weights, p) @ v
         else:  # the fused kernel (flash / memory-efficient on a GPU): same maths, no [seq, seq] matrix kept
             weights, out = None, F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            if has_key is not None:
+                out = out * has_key
         batch, _, seq, _ = out.shape
         out = out.transpose(1, 2).reshape(batch, seq, self.n_heads * self.d_k)  # [batch, seq, d_model]
         return self.W_o(out), weights

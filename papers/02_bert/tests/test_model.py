@@ -103,6 +103,39 @@ def test_fused_and_explicit_attention_agree(tiny_cfg):
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, tiny_cfg.n_heads, 6))
 
 
+def test_all_padding_row_is_finite_and_both_attention_paths_agree(tiny_cfg):
+    # A row whose keys are all padding has nothing to attend to. softmax over a row of -inf is 0/0 = NaN
+    # on the explicit path, while the fused kernel returns finite values: the two paths must agree.
+    torch.manual_seed(0)
+    attn = MultiHeadSelfAttention(tiny_cfg).eval()
+    x = torch.randn(3, 6, tiny_cfg.d_model)
+    mask = torch.ones(3, 1, 1, 6, dtype=torch.bool)
+    mask[1] = False  # row 1: every key is padding
+    mask[2, ..., 3:] = False
+    fused, _ = attn(x, mask)
+    explicit, weights = attn(x, mask, need_weights=True)
+    assert torch.isfinite(fused).all() and torch.isfinite(explicit).all() and torch.isfinite(weights).all()
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)
+    # The row attends to nothing: zero weights, so its attention output is W_o's bias alone.
+    assert torch.all(weights[1] == 0)
+    torch.testing.assert_close(explicit[1], attn.W_o.bias.expand(6, -1))
+    (fused.sum() + explicit.sum()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in attn.parameters())
+    # And through the whole model, an all-padding sequence in a batch leaves the other rows untouched.
+    model = BertModel(tiny_cfg).eval()
+    ids = torch.randint(5, tiny_cfg.vocab_size, (2, 8))
+    keep = torch.ones_like(ids, dtype=torch.bool)
+    keep[1] = False
+    for need_weights in (False, True):
+        h, pooled, _ = model(ids, padding_mask=keep, need_weights=need_weights)
+        assert torch.isfinite(h).all() and torch.isfinite(pooled).all()
+        alone, _, _ = model(ids[:1], need_weights=need_weights)
+        torch.testing.assert_close(h[:1], alone, atol=1e-5, rtol=1e-5)
+    fused_h, _, _ = model(ids, padding_mask=keep)
+    explicit_h, _, _ = model(ids, padding_mask=keep, need_weights=True)
+    torch.testing.assert_close(fused_h, explicit_h, atol=1e-5, rtol=1e-5)
+
+
 def test_gradient_reaches_every_parameter(tiny_cfg, batch):
     ids, segments = batch
     torch.manual_seed(0)
