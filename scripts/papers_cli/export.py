@@ -15,6 +15,11 @@ HTML's address or paste the page opened in a browser.
 
 Base URL, first found: `--base-url`, the environment variable PAPERS_EXPORT_BASE_URL, or
 `[tool.papers.export] base-url` in the root pyproject.toml.
+
+`--out` may be any folder. Outside the repo, the rendered images get `--images-url` (where
+`<out>/images/` will be published) or, without it, file:// URLs: a local preview. The export is
+written to a staging folder beside `<out>` and moved into place only once it is complete, so a
+failure leaves no partial output (and an earlier export in `<out>` untouched).
 """
 
 from __future__ import annotations
@@ -263,7 +268,9 @@ class Exporter:
     base_url: str
     repo_root: Path
     link_base: str | None = None
-    written: list[Path] = field(default_factory=list)
+    images_url: str | None = None  # where out_dir/images/ is published; see images_base()
+    saved: dict[str, Path] = field(default_factory=dict)  # URL -> file, for the images this export made
+    staging: Path | None = None  # the folder being written; moved to out_dir only once all is well
 
     def url_for(self, path: Path) -> str:
         try:
@@ -272,21 +279,67 @@ class Exporter:
             raise _error(f"{path} is outside the repo {self.repo_root}; cannot give it a URL") from None
         return f"{self.base_url.rstrip('/')}/{relative.as_posix()}"
 
+    def images_base(self) -> str:
+        """The URL of out_dir/images/: --images-url if given; else under the base URL when out_dir is in
+        the repo; else a file:// URL, which previews in a browser but must be published for Medium."""
+        if self.images_url:
+            return self.images_url.rstrip("/")
+        out = self.out_dir.resolve()
+        if out.is_relative_to(self.repo_root.resolve()):
+            return self.url_for(out / IMAGE_DIR)
+        return (out / IMAGE_DIR).as_uri()
+
     def save_image(self, data: bytes, kind: str) -> str:
+        assert self.staging is not None, "save_image is called from run()"
         name = f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}.png"
-        path = self.out_dir / IMAGE_DIR / name
+        path = self.staging / IMAGE_DIR / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_bytes() != data:
-            path.write_bytes(data)
-        self.written.append(path)
-        return self.url_for(path)
+        path.write_bytes(data)
+        url = f"{self.images_base()}/{name}"
+        self.saved[url] = path
+        return url
 
     def run(self) -> Path:
-        from markdown_it import MarkdownIt
-        from markdown_it.token import Token
+        """Export into a staging folder beside out_dir, then move the result into place: a failure
+        (a missing figure, a formula mathtext cannot draw) leaves out_dir as it was, and no new folder."""
+        import secrets
+        import shutil
 
         if not self.article.is_file():
             raise _error(f"no article at {self.article}")
+        out = self.out_dir = self.out_dir.resolve()
+        if out.exists() and not out.is_dir():
+            raise _error(f"--out {out} exists and is not a folder")
+        created = [folder for folder in [out.parent, *out.parent.parents] if not folder.exists()]
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            staging = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
+            staging.mkdir()  # not tempfile.mkdtemp: its mode 0700 would become the export folder's
+            self.staging = staging
+            document = self.render()
+            (self.staging / "article.html").write_text(document, encoding="utf-8")
+            self.check(document)
+            if not out.exists():
+                os.replace(self.staging, out)
+            else:  # keep what else the folder holds; the HTML goes last, once its images are there
+                for image in sorted((self.staging / IMAGE_DIR).glob("*.png")):
+                    (out / IMAGE_DIR).mkdir(exist_ok=True)
+                    os.replace(image, out / IMAGE_DIR / image.name)
+                os.replace(self.staging / "article.html", out / "article.html")
+        except BaseException:
+            if created:  # the parent folders this export made, and so all inside them
+                shutil.rmtree(created[-1], ignore_errors=True)
+            raise
+        finally:
+            if self.staging is not None and self.staging.exists():
+                shutil.rmtree(self.staging, ignore_errors=True)
+        return out / "article.html"
+
+    def render(self) -> str:
+        """The HTML document; its images are written to the staging folder."""
+        from markdown_it import MarkdownIt
+        from markdown_it.token import Token
+
         extraction = extract_maths(self.article.read_text(encoding="utf-8"))
         formulas = extraction.formulas
         md = MarkdownIt("commonmark", {"html": True}).enable("table")
@@ -323,7 +376,8 @@ class Exporter:
                 elif child.type == "link_open":
                     child.attrSet("href", self.local_url(child.attrGet("href") or "", image=False))
             raw = [token.content] + [c.content for c in token.children or [] if c.type == "html_inline"]
-            if any(re.search(r"<img\s[^>]*src=(?![\"']?https?://)", r) for r in raw):
+            sources = [m.group(1) for r in raw for m in re.finditer(r"<img\s[^>]*src=[\"']?([^\"'\s>]*)", r)]
+            if any(not re.match(r"https?://", src) and src not in self.saved for src in sources):
                 raise _error(f"{self.article.name}: raw HTML <img> with a local path; use ![alt](path)")
 
         body = md.renderer.render(out_tokens, md.options, {})
@@ -340,11 +394,7 @@ class Exporter:
             f"<!-- exported from {self.article.relative_to(self.repo_root).as_posix()} by `papers export` -->\n"
             f"{body}</body>\n</html>\n"
         )
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        target = self.out_dir / "article.html"
-        target.write_text(document, encoding="utf-8")
-        self.check(document)
-        return target
+        return document
 
     def cell_text(self, inline, formulas: list[Formula]) -> str:
         parts = []
@@ -398,7 +448,10 @@ class Exporter:
             raise _error(f"{self.article.name}: internal error: unrendered maths or table left in the HTML")
         base = self.base_url.rstrip("/") + "/"
         for src in re.findall(r"<img [^>]*src=\"([^\"]+)\"", document):
-            if src.startswith(base):
+            if src in self.saved:
+                if not self.saved[src].is_file():
+                    raise _error(f"{self.article.name}: internal error: image {src} was not written")
+            elif src.startswith(base):
                 local = self.repo_root / src[len(base):]
                 if not local.is_file():
                     raise _error(f"{self.article.name}: image {src} has no file at {local}")
@@ -415,9 +468,9 @@ def _plain(text: str) -> str:
 
 
 def export_article(article: Path, out_dir: Path, base_url: str, repo_root: Path,
-                   link_base: str | None = None) -> Path:
+                   link_base: str | None = None, images_url: str | None = None) -> Path:
     """Export one article.md to out_dir/article.html (+ out_dir/images/); return the HTML's path."""
-    return Exporter(Path(article), Path(out_dir), base_url, Path(repo_root), link_base).run()
+    return Exporter(Path(article), Path(out_dir), base_url, Path(repo_root), link_base, images_url).run()
 
 
 def configured_urls(root: Path) -> tuple[str | None, str | None]:
@@ -431,7 +484,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", help="where the repo's files are served (default: PAPERS_EXPORT_BASE_URL, "
                                            "then [tool.papers.export] base-url in pyproject.toml)")
     parser.add_argument("--link-base", help="where links to other repo files point (default: link-base setting)")
-    parser.add_argument("--out", type=Path, help="output folder (default: papers/<paper>/export)")
+    parser.add_argument("--out", type=Path, help="output folder, anywhere (default: papers/<paper>/export)")
+    parser.add_argument("--images-url", help="where <out>/images/ is published (default: under the base URL when "
+                                             "<out> is in the repo, else a file:// URL, for a local preview)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -445,9 +500,18 @@ def run(args: argparse.Namespace) -> int:
         raise _error("no base URL: pass --base-url or set [tool.papers.export] base-url in pyproject.toml")
     if not re.match(r"https?://", base_url):
         raise _error(f"--base-url must start with http:// or https://, got {base_url!r}")
+    if args.images_url and not re.match(r"https?://", args.images_url):
+        raise _error(f"--images-url must start with http:// or https://, got {args.images_url!r}")
     out = (args.out or paper.folder / "export").resolve()
-    target = export_article(paper.folder / "article.md", out, base_url, root, args.link_base or link_setting)
+    target = export_article(paper.folder / "article.md", out, base_url, root, args.link_base or link_setting,
+                            args.images_url)
+    if args.images_url:
+        where = f"publish {out / IMAGE_DIR} at {args.images_url}"
+    elif out.is_relative_to(root):
+        where = f"publish {out.relative_to(root)} under {base_url}"
+    else:
+        where = (f"its images have file:// URLs (a local preview): publish {out / IMAGE_DIR} and rerun with "
+                 "--images-url URL")
     shown = target.relative_to(root) if target.is_relative_to(root) else target
-    print(f"wrote {shown} and its images; publish {out.relative_to(root) if out.is_relative_to(root) else out} "
-          f"under {base_url} before importing into Medium")
+    print(f"wrote {shown} and its images; {where} before importing into Medium")
     return 0

@@ -166,3 +166,69 @@ def test_raw_html_image_with_a_local_path_is_an_error(tmp_path):
     root, paper = make_repo(tmp_path, '# T\n\n<img src="figures/fig.png">\n')
     with pytest.raises(PapersError, match="raw HTML <img> with a local path"):
         export_article(paper / "article.md", paper / "export", BASE, root)
+
+
+def _image_file(src: str, root: Path, out: Path, base: str) -> Path:
+    """The local file behind an image URL: a repo file under the base URL, or an export image."""
+    if src.startswith(base + "/"):
+        return root / src[len(base) + 1:]
+    assert src.startswith(out.resolve().as_uri() + "/images/"), src
+    return out / "images" / src.rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_cli_exports_paper_01_outside_the_repo(tmp_path, monkeypatch, capsys, relative):
+    """`papers export 01 --out DIR` with DIR outside the repo: the HTML and every image it names exist."""
+    out = tmp_path / "outside" / "export_01"
+    assert not out.resolve().is_relative_to(REPO)
+    if relative:
+        monkeypatch.chdir(tmp_path)  # --out given relative to the working directory
+    assert main(["export", "01", "--out", "outside/export_01" if relative else str(out),
+                 "--base-url", BASE]) == 0
+    document = (out / "article.html").read_text()
+    sources = re.findall(r"<img [^>]*src=\"([^\"]+)\"", document)
+    assert any("/math-" in s for s in sources) and any("/table-" in s for s in sources)
+    assert any(s.startswith(f"{BASE}/papers/01_attention_is_all_you_need/figures/") for s in sources)
+    for src in sources:
+        assert _image_file(src, REPO, out, BASE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
+    # Every generated image is used, and nothing but the HTML and images/ was written.
+    assert {p.name for p in (out / "images").iterdir()} == {s.rsplit("/", 1)[1] for s in sources
+                                                           if not s.startswith(BASE + "/")}
+    assert sorted(p.name for p in out.iterdir()) == ["article.html", "images"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["export_01"]  # no staging folder left beside it
+    assert "publish" in capsys.readouterr().out
+
+
+def test_export_outside_the_repo_with_an_images_url(tmp_path):
+    root, paper = make_repo(tmp_path)
+    out = tmp_path / "elsewhere"
+    document = export_article(paper / "article.md", out, BASE, root,
+                              images_url="https://cdn.example.org/a1").read_text()
+    generated = re.findall(r"<img [^>]*src=\"(https://cdn\.example\.org/a1/[^\"]+)\"", document)
+    assert len(generated) == 6  # 5 formulas and 1 table
+    for src in generated:
+        assert (out / "images" / src.rsplit("/", 1)[1]).is_file()
+
+
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_a_failed_export_leaves_no_partial_output(tmp_path, where):
+    """A table is rendered before the missing figure is found: none of it may stay on disk."""
+    root, paper = make_repo(tmp_path, "# T\n\n| a | b |\n|---|---|\n| $x$ | 1 |\n\n$$y$$\n\n"
+                                      "![gone](figures/missing.png)\n")
+    out = paper / "export" if where == "inside" else tmp_path / "out" / "nested" / "export"
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(PapersError, match="figure 'figures/missing.png' not found"):
+        export_article(paper / "article.md", out, BASE, root)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_failed_re_export_keeps_the_previous_export(tmp_path):
+    root, paper = make_repo(tmp_path)
+    out = tmp_path / "out"
+    export_article(paper / "article.md", out, BASE, root)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (paper / "article.md").write_text("# T\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![gone](figures/missing.png)\n")
+    with pytest.raises(PapersError, match="not found"):
+        export_article(paper / "article.md", out, BASE, root)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "repo"]
