@@ -249,11 +249,25 @@ def top_k_filter(logits: Tensor, k: int) -> Tensor:
 
 def top_p_filter(logits: Tensor, p: float) -> Tensor:
     """Nucleus filtering (Holtzman et al., 2019): keep the smallest set of most likely tokens whose
-    probabilities sum to at least p; set the rest to -inf. logits [batch, vocab]."""
+    probabilities sum to at least p; set the rest to -inf. logits [batch, vocab].
+
+    A token is dropped only when the tokens strictly more likely than it already hold mass >= p, so
+    the most likely token always stays and tied tokens are kept or dropped together. p = 1 keeps
+    everything: a float32 running sum over a large vocabulary can round up to 1 before its last
+    tokens, which would otherwise drop tokens of probability about 1e-8.
+    """
+    if p >= 1.0:
+        return logits
     sorted_logits, order = logits.sort(dim=-1, descending=True)
-    probs = sorted_logits.softmax(dim=-1)
+    probs = sorted_logits.double().softmax(dim=-1)  # float64: the running sum barely rounds
     mass_before = probs.cumsum(dim=-1) - probs  # mass of the tokens ranked above each one
-    drop_sorted = mass_before >= p  # the set already reached p without this token
+    # Within a run of tied logits, use the mass before the run's first token (strictly more likely ones).
+    rank = torch.arange(logits.size(-1), device=logits.device).expand_as(sorted_logits)
+    is_first = torch.ones_like(sorted_logits, dtype=torch.bool)
+    is_first[:, 1:] = sorted_logits[:, 1:] != sorted_logits[:, :-1]
+    run_start = torch.where(is_first, rank, 0).cummax(dim=-1).values
+    mass_strictly_above = mass_before.gather(-1, run_start)
+    drop_sorted = mass_strictly_above >= p  # the set already reached p without this token
     drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 

@@ -83,6 +83,51 @@ def test_top_p_keeps_the_smallest_set_with_mass_at_least_p(p, kept):
     assert probs[kept[:-1]].sum() < p  # ... and one token fewer would not be
 
 
+def _wide_logits(seed: int, rows: int = 8, vocab: int = 1000) -> torch.Tensor:
+    """Logits spread over about 60 nats: the tail tokens have probabilities far below 1e-8."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(rows, vocab, generator=g) * 10.0
+
+
+def test_top_p_of_one_keeps_every_token():
+    # p = 1 is allowed by check_sampling and must be a no-op. Summing 1,000 float32 probabilities
+    # rounds, so a running sum can reach 1.0 before the last tokens: they must not be dropped.
+    for seed in range(200):
+        logits = _wide_logits(seed)
+        assert torch.equal(top_p_filter(logits, 1.0), logits), f"batch {seed} lost a token at p = 1"
+
+
+@pytest.mark.parametrize("p", [0.05, 0.5, 0.9, 0.999, 1 - 1e-6, 1 - 1e-9])
+def test_top_p_keeps_the_top_token_and_a_smallest_set(p):
+    for seed in range(20):
+        logits = _wide_logits(seed)
+        kept = torch.isfinite(top_p_filter(logits, p))
+        assert kept.gather(-1, logits.argmax(-1, keepdim=True)).all()  # the most likely token always stays
+        probs = logits.double().softmax(-1)
+        mass = (probs * kept).sum(-1)
+        # enough mass (up to float64 rounding) ...
+        assert (mass >= min(p, 1.0) - 1e-12).all()
+        # ... and dropping the least likely kept token would fall below p.
+        least = probs.masked_fill(~kept, float("inf")).min(-1).values
+        assert (mass - least < p).all()
+
+
+def test_top_p_treats_tied_tokens_alike():
+    # Four equal logits: no order among them, so they are kept or dropped together,
+    # and the kept set does not depend on where the tokens sit in the vocabulary.
+    logits = torch.tensor([[0.0, 2.0, 2.0, 2.0, 2.0, -1.0]])
+    assert torch.isfinite(top_p_filter(logits, 0.3))[0].tolist() == [False, True, True, True, True, False]
+    g = torch.Generator().manual_seed(0)
+    base = torch.randint(-3, 4, (16, 200), generator=g).float()  # many ties
+    for p in (0.2, 0.5, 0.8, 0.95):
+        kept = torch.isfinite(top_p_filter(base, p))
+        perm = torch.randperm(200, generator=g)
+        assert torch.equal(torch.isfinite(top_p_filter(base[:, perm], p)), kept[:, perm])
+        for row, mask in zip(base, kept):
+            for value in row.unique():
+                assert mask[row == value].all() or not mask[row == value].any()
+
+
 def test_filters_work_row_by_row():
     logits = torch.stack([LOGITS[0], LOGITS[0].flip(0)])
     assert torch.isfinite(top_p_filter(logits, 0.65)).sum(-1).tolist() == [2, 2]
