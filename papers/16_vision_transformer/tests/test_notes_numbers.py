@@ -91,6 +91,22 @@ def test_gelu_values():
              f"$\\mathrm{{GELU}}(0.5) = {g[2]:.4f}$")
 
 
+def test_gelu_minimum_and_the_gap_to_the_tanh_form():
+    # GELU's slope is zero at its minimum; the tanh form (JAX's default, used by the paper's released code)
+    # differs from the exact form that this folder and Hugging Face use by at most this much.
+    u = torch.linspace(-4.0, 4.0, 800_001, dtype=torch.float64)
+    exact, tanh = F.gelu(u), F.gelu(u, approximate="tanh")
+    i = int(exact.argmin())
+    in_notes(f"$\\mathrm{{GELU}}({u[i].item():.4f}) = {exact[i].item():.4f}$",
+             f"about ${exact[i].item():.4f}$, at $u \\approx {u[i].item():.4f}$")
+    gap = (exact - tanh).abs()
+    j = int(gap.argmax())
+    in_notes(f"at most ${gap[j].item() * 1e4:.1f} \\times 10^{{-4}}$ (near $u = {abs(u[j].item()):.2f}$)")
+    # and the slope really does change sign there
+    grad = torch.autograd.functional.jacobian(F.gelu, torch.tensor([u[i].item() - 0.01, u[i].item() + 0.01]))
+    assert grad[0, 0] < 0 < grad[1, 1]
+
+
 def test_rollout_example():
     r = attention_rollout([torch.full((1, 1, 4, 4), 0.25)])[0, 0].tolist()
     in_notes(f"first row of $R$ is $[{', '.join(f'{x:.3f}' for x in r)}]$")
