@@ -115,6 +115,8 @@ def test_a_broken_anchor_is_caught_and_good_ones_pass(tmp_path):
     ("The `papers_cli` *template*, _now_ [linked](x.md)", "the-papers_cli-template-now-linked"),
     ("2. What changed from GPT, in one table", "2-what-changed-from-gpt-in-one-table"),
     ("Déjà vu: 16x16 words", "déjà-vu-16x16-words"),
+    ('<a name="foo"></a> Foo', "-foo"),
+    ("Pre-LN &amp; post-LN -- compared", "pre-ln--post-ln----compared"),
 ])
 def test_github_slug_follows_githubs_rules(heading, slug):
     assert check.github_slug(heading) == slug
