@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import html
+import os
 import re
 import tomllib
 import unicodedata
@@ -31,7 +32,7 @@ SKIP_DIRS = {".venv", ".git", "runs", "node_modules", "export", "__pycache__", "
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 GLOSSARY = "papers/glossary.md"
 MATHS = "papers/maths.md"
-GLOSSARY_LINE = ("New to a term? See the [glossary](../glossary.md) and the [maths quick reference](../maths.md).")
+GLOSSARY_LINE = "New to a term? See the [glossary](../glossary.md) and the [maths quick reference](../maths.md)."
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
@@ -141,10 +142,10 @@ def without_code(text: str) -> str:
 
 def github_slug(heading: str) -> str:
     """The anchor GitHub gives a heading: its text lowercased, punctuation dropped, each space made a '-'."""
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # links and images keep their text
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip())  # links and images keep their text
     text = re.sub(r"<[^>]+>", "", text)  # inline HTML tags
     text = re.sub(r"(?<![\w\\])(_{1,2})(?=\S)(.+?)(?<=\S)\1(?!\w)", r"\2", text)  # _emphasis_, not snake_case
-    text = html.unescape(text.replace("`", "")).strip().lower()
+    text = html.unescape(text.replace("`", "")).lower()  # a space left by a removed tag still counts
     kept = "".join(c for c in text if c in "-_ " or c.isalnum() or unicodedata.category(c)[0] == "M")
     return kept.replace(" ", "-")
 
@@ -171,7 +172,7 @@ def heading_anchors(text: str) -> set[str]:
             slug = f"{base}-{counts[base]}"
         counts[slug] = 0
         anchors.add(slug)
-    anchors |= set(HTML_ID.findall(text))
+    anchors |= set(HTML_ID.findall("\n".join(lines)))
     return anchors
 
 
@@ -192,8 +193,9 @@ def check_links(root: Path) -> list[str]:
                 if dest not in anchors:
                     anchors[dest] = heading_anchors(dest.read_text())
                 if unquote(fragment) not in anchors[dest]:
+                    where = os.path.relpath(dest.resolve(), root.resolve())
                     problems.append(f"{md.relative_to(root)}: broken anchor {target} "
-                                    f"(no heading with that slug in {dest.resolve().relative_to(root.resolve())})")
+                                    f"(no heading with that slug in {where})")
     return problems
 
 

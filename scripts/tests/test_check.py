@@ -76,6 +76,7 @@ def test_a_broken_anchor_is_caught_and_good_ones_pass(tmp_path):
 
         ```
         ## Not a heading
+        <a id="in-code"></a>
         ```
 
         ~~~text
@@ -95,7 +96,7 @@ def test_a_broken_anchor_is_caught_and_good_ones_pass(tmp_path):
         [here](#31-tokens-to-vectors-h_0--u-w_e)
         [web](https://x.org/a.md#nope) [code](alpha/model.py#L3) `[inline](#nope)`
         [bad](../glossary.md#layer-norm) [third](../glossary.md#layer-norm-pre-ln-post-ln-2)
-        [fenced](../glossary.md#not-a-heading) [self](#nope)
+        [fenced](../glossary.md#not-a-heading) [self](#nope) [code-id](../glossary.md#in-code)
         """))
     assert [p for p in check.problems(root) if "broken" in p] == [
         "papers/21_alpha/notes.md: broken anchor ../glossary.md#layer-norm (no heading with that slug in "
@@ -105,6 +106,8 @@ def test_a_broken_anchor_is_caught_and_good_ones_pass(tmp_path):
         "papers/21_alpha/notes.md: broken anchor ../glossary.md#not-a-heading (no heading with that slug in "
         "papers/glossary.md)",
         "papers/21_alpha/notes.md: broken anchor #nope (no heading with that slug in papers/21_alpha/notes.md)",
+        "papers/21_alpha/notes.md: broken anchor ../glossary.md#in-code (no heading with that slug in "
+        "papers/glossary.md)",
     ]
 
 
