@@ -3,7 +3,7 @@ replaces, and the two small networks the comparison trains.
 
 Section 2      batch normalisation: statistics over the batch, running averages for test time
 Section 3      layer normalisation: statistics over the d_model summed inputs of one case,
-               with a hand-written backward pass
+               with a hand-written backward pass that is itself differentiable
 Section 3.1    a recurrent network with layer norm at every time step (the paper's eq. 4)
 Section 6.7    a feed-forward classifier with the normalisation before each non-linearity
 
@@ -14,6 +14,8 @@ for the number of hidden units; here that is d_model.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -25,27 +27,42 @@ NORMS = ("none", "batch", "layer")
 # --- Section 3: layer normalisation, forward and backward by hand ----------------------------------------
 
 
+def standardise(a: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """a_hat = (a - mu) / sqrt(sigma^2 + eps) over the last dimension, and rstd = 1 / sqrt(sigma^2 + eps).
+
+    a: [..., d_model] -> a_hat [..., d_model], rstd [..., 1]. Used by the forward pass and again by
+    the backward pass, which recomputes the statistics from the saved input.
+    """
+    mu = a.mean(-1, keepdim=True)  # [..., 1]: one mean per case (and per time step)
+    sigma2 = (a - mu).pow(2).mean(-1, keepdim=True)  # [..., 1]: divide by d_model, not d_model - 1
+    rstd = torch.rsqrt(sigma2 + eps)  # 1 / sqrt(sigma^2 + eps)
+    a_hat = (a - mu) * rstd  # [..., d_model]: mean 0, variance ~1 along the last dimension
+    return a_hat, rstd
+
+
 class LayerNormFunction(torch.autograd.Function):
     """y = g * (a - mu) / sqrt(sigma^2 + eps) + b, with mu and sigma^2 over the last dimension.
 
     a: [..., d_model]; gain g and bias b: [d_model] or None. The backward pass is the chain rule
-    worked out once on paper (notes, section 3.4), so autograd does not have to record the
-    mean, the variance and the division step by step.
+    worked out once on paper (notes, section 3.4), so in ordinary training autograd records one
+    step for the whole layer, not the mean, the variance and the division one by one. It keeps
+    only the input and the gain and recomputes a_hat from them with ordinary torch operations:
+    when a second derivative is asked for (create_graph=True, as in a gradient penalty), autograd
+    records those operations too and differentiates the backward pass itself.
     """
 
     @staticmethod
     def forward(ctx, a: Tensor, gain: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
-        mu = a.mean(-1, keepdim=True)  # [..., 1]: one mean per case (and per time step)
-        sigma2 = (a - mu).pow(2).mean(-1, keepdim=True)  # [..., 1]: divide by d_model, not d_model - 1
-        rstd = torch.rsqrt(sigma2 + eps)  # 1 / sqrt(sigma^2 + eps)
-        a_hat = (a - mu) * rstd  # [..., d_model]: mean 0, variance ~1 along the last dimension
-        ctx.save_for_backward(a_hat, rstd, gain)
+        a_hat, _ = standardise(a, eps)
+        ctx.save_for_backward(a, gain)  # the inputs, not a_hat: a_hat made here has no path back to a
+        ctx.eps = eps
         y = a_hat if gain is None else a_hat * gain
         return y if bias is None else y + bias
 
     @staticmethod
     def backward(ctx, dy: Tensor):
-        a_hat, rstd, gain = ctx.saved_tensors
+        a, gain = ctx.saved_tensors
+        a_hat, rstd = standardise(a, ctx.eps)  # recomputed: under create_graph this is recorded too
         d_model = a_hat.size(-1)
         d_gain = d_bias = None
         if gain is not None and ctx.needs_input_grad[1]:
@@ -62,24 +79,45 @@ class LayerNormFunction(torch.autograd.Function):
 
 
 class LayerNorm(nn.Module):
-    """Layer normalisation over the last dimension, the same computation at training and test time.
+    """Layer normalisation over the last dimensions, the same computation at training and test time.
 
-    a: [..., d_model] -> [..., d_model]. With elementwise_affine=False there is no gain or bias.
+    normalized_shape is an int d_model or a tuple of trailing sizes, as in torch.nn.LayerNorm:
+    a: [..., *normalized_shape] -> the same shape, with mu and sigma taken over all the trailing
+    dimensions together, and gain and bias of shape normalized_shape. With
+    elementwise_affine=False there is no gain or bias.
     """
 
-    def __init__(self, d_model: int, eps: float = 1e-5, elementwise_affine: bool = True) -> None:
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
+                 elementwise_affine: bool = True) -> None:
         super().__init__()
-        if d_model < 2:
-            raise ValueError(f"layer norm needs d_model >= 2 summed inputs to normalise over, got {d_model}")
-        self.d_model, self.eps = d_model, eps
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if not shape:
+            raise ValueError("normalized_shape must name at least one dimension, got ()")
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in shape):
+            raise ValueError(f"normalized_shape sizes must be integers, got {shape}")
+        if min(shape) < 1:
+            raise ValueError(f"normalized_shape sizes must be >= 1, got {shape}")
+        if math.prod(shape) < 2:
+            raise ValueError(f"layer norm needs d_model >= 2 summed inputs to normalise over, got {shape}")
+        if eps < 0:
+            raise ValueError(f"layer norm eps must be >= 0, got {eps}")
+        self.normalized_shape, self.eps = shape, eps
+        self.d_model = math.prod(shape)  # the number of summed inputs one mean and variance cover
         # Gain 1 and bias 0 at the start: the layer begins as pure standardisation.
-        self.gain = nn.Parameter(torch.ones(d_model)) if elementwise_affine else None
-        self.bias = nn.Parameter(torch.zeros(d_model)) if elementwise_affine else None
+        self.gain = nn.Parameter(torch.ones(shape)) if elementwise_affine else None
+        self.bias = nn.Parameter(torch.zeros(shape)) if elementwise_affine else None
 
     def forward(self, a: Tensor) -> Tensor:
-        if a.size(-1) != self.d_model:
-            raise ValueError(f"layer norm expects [..., {self.d_model}] inputs, got {list(a.shape)}")
-        return LayerNormFunction.apply(a, self.gain, self.bias, self.eps)
+        k = len(self.normalized_shape)
+        if a.dim() < k or tuple(a.shape[-k:]) != self.normalized_shape:
+            expected = ", ".join(map(str, self.normalized_shape))
+            raise ValueError(f"layer norm expects [..., {expected}] inputs, got {list(a.shape)}")
+        # The trailing k dimensions hold one case's d_model summed inputs: flatten them into one
+        # row, normalise the row, put the shape back (a no-op for an int normalized_shape).
+        gain = None if self.gain is None else self.gain.reshape(-1)  # [d_model]
+        bias = None if self.bias is None else self.bias.reshape(-1)  # [d_model]
+        y = LayerNormFunction.apply(a.flatten(-k), gain, bias, self.eps)  # [..., d_model]
+        return y.reshape(a.shape)
 
 
 # --- Section 2: batch normalisation, for comparison ------------------------------------------------------
