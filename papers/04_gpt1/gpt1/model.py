@@ -173,6 +173,8 @@ class GPT(nn.Module):
     @torch.no_grad()
     def generate(self, ids: Tensor, max_new_tokens: int) -> Tensor:
         """Greedy decoding: append argmax P(u | context) one token at a time. [batch, seq + new]."""
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         for _ in range(max_new_tokens):
             context = ids[:, -self.cfg.n_positions :]  # the model sees at most n_positions tokens
             next_id = self.lm_logits(self(context)[:, -1]).argmax(-1, keepdim=True)

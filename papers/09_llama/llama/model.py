@@ -282,8 +282,10 @@ class Transformer(nn.Module):
         With the cache each step feeds only the newest token and reuses every earlier key and value,
         so a step costs O(t) instead of recomputing the whole prefix.
         """
-        if max_new_tokens < 0 or temperature < 0:
-            raise ValueError(f"max_new_tokens and temperature must be >= 0, got {max_new_tokens}, {temperature}")
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        if not temperature >= 0:  # written this way so that NaN is rejected too
+            raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
         if idx.size(1) + max_new_tokens > self.cfg.max_seq_len:
             raise ValueError(f"prompt ({idx.size(1)}) + max_new_tokens ({max_new_tokens}) exceeds "
                              f"max_seq_len {self.cfg.max_seq_len}")

@@ -285,8 +285,10 @@ class PaLM(nn.Module):
         temperature 0 is greedy (argmax). With use_cache the prompt is run once and every later
         step feeds only the newest token; without it, every step reruns the whole sequence.
         """
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        if not temperature >= 0:  # written this way so that NaN is rejected too
+            raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
         cache = self.new_cache() if use_cache else None
         out, step_input = ids, ids
         for _ in range(max_new_tokens):
