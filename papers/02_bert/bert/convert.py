@@ -58,7 +58,6 @@ def config_from_hf(hf_config) -> BertConfig:
         max_len=hf_config.max_position_embeddings, n_segments=hf_config.type_vocab_size,
         dropout=hf_config.hidden_dropout_prob, attention_dropout=hf_config.attention_probs_dropout_prob,
         layer_norm_eps=hf_config.layer_norm_eps, init_std=hf_config.initializer_range,
-        pad_id=hf_config.pad_token_id or 0,
     )
 
 

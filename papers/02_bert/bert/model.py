@@ -9,6 +9,12 @@ Section 3.2           fine-tuning: one new linear layer on the pooled [CLS] vect
 Conventions: row vectors, `x @ W + b`; shapes are [batch, seq, d_model]. The attention mask is
 boolean with True meaning "may attend" (the convention of `F.scaled_dot_product_attention`).
 Nothing here is causal: every position sees every other real (non-padding) position.
+
+Padding is never guessed from the token ids. The caller says which tokens are real with a
+`padding_mask` [batch, seq] (1 = real); with none, every token is real. That is what the released
+code (`modeling.py`: a missing `input_mask` becomes all ones) and Hugging Face's `BertModel` (no
+`attention_mask`: attend to everything) do, so ported weights see the same inputs the same way,
+even in a vocabulary where id 0 is a real token. Our collate functions pass `ids != PAD`.
 """
 
 from __future__ import annotations
@@ -34,7 +40,6 @@ class BertConfig:
     attention_dropout: float = 0.1  # on the attention weights
     layer_norm_eps: float = 1e-12  # the released BERT code's value
     init_std: float = 0.02  # truncated-normal initialiser of the released code
-    pad_id: int = 0
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_heads", "d_ff", "n_layers", "max_len", "n_segments"):
@@ -45,8 +50,6 @@ class BertConfig:
         for name in ("dropout", "attention_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not 0 <= self.pad_id < self.vocab_size:
-            raise ValueError(f"pad_id ({self.pad_id}) must be a token id below vocab_size ({self.vocab_size})")
 
     @property
     def d_k(self) -> int:
@@ -175,16 +178,21 @@ class BertModel(nn.Module):
         self.W_pool = nn.Linear(cfg.d_model, cfg.d_model)
         self.apply(lambda m: init_weights(m, cfg.init_std))
 
-    def attention_mask(self, ids: Tensor, padding_mask: Tensor | None) -> Tensor:
-        """[batch, seq] keep-flags (1 = real token; default: ids != pad_id) -> bool [batch, 1, 1, seq]."""
-        keep = ids != self.cfg.pad_id if padding_mask is None else padding_mask.bool()
+    def attention_mask(self, ids: Tensor, padding_mask: Tensor | None) -> Tensor | None:
+        """[batch, seq] keep-flags (1 = real token) -> bool [batch, 1, 1, seq]; no flags: no mask at all."""
+        if padding_mask is None:
+            return None  # every token is real, whatever its id (as in the released code and Hugging Face)
+        keep = padding_mask.bool()
         if keep.shape != ids.shape:
             raise ValueError(f"padding_mask shape {list(keep.shape)} must match ids shape {list(ids.shape)}")
         return keep[:, None, None, :]  # every query may look at every real key, left or right
 
     def forward(self, ids: Tensor, segment_ids: Tensor | None = None, padding_mask: Tensor | None = None,
                 need_weights: bool = False) -> tuple[Tensor, Tensor, list]:
-        """ids [batch, seq] -> hidden states [batch, seq, d_model], pooled [batch, d_model], attention maps."""
+        """ids [batch, seq] -> hidden states [batch, seq, d_model], pooled [batch, d_model], attention maps.
+
+        padding_mask [batch, seq]: 1 for real tokens, 0 for padding; None means every token is real.
+        """
         if ids.dim() != 2:
             raise ValueError(f"ids must be token ids [batch, seq], got shape {list(ids.shape)}")
         if ids.size(1) > self.cfg.max_len:

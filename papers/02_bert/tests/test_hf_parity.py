@@ -20,6 +20,8 @@ def hf_config(**overrides):
 
 
 def inputs():
+    """ids [3, 12] with two segments; rows 0 and 2 end in padding ([PAD] = id 0, mask 0); id 0 also appears
+    as real content (mask 1) in rows 0 and 1, as it can in a ported vocabulary whose id 0 is a real token."""
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(1, 60, (3, 12), generator=g)
     segments = torch.zeros_like(ids)
@@ -27,6 +29,8 @@ def inputs():
     attention_mask = torch.ones_like(ids)
     attention_mask[0, 9:] = 0
     attention_mask[2, 4:] = 0
+    ids[attention_mask == 0] = 0
+    ids[0, 3] = ids[1, 5] = ids[1, 11] = 0  # real tokens that happen to have id 0
     return ids, segments, attention_mask
 
 
@@ -43,6 +47,26 @@ def test_encoder_and_pooler_match_transformers_bert_model(attn):
     real = attention_mask.bool()  # padded positions are never read by anything downstream
     torch.testing.assert_close(hidden[real], expected.last_hidden_state[real], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(pooled, expected.pooler_output, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_id_zero_as_real_content_matches_transformers_bert_model(attn):
+    # With an explicit all-ones mask, and with no mask at all, every position is real, id 0 included:
+    # Hugging Face (and the released code) attend to all tokens when no mask is given, and so do we.
+    torch.manual_seed(2)
+    ref = transformers.BertModel(hf_config(attn_implementation=attn)).eval()
+    ours = from_hf(ref).eval()
+    ids, segments, _ = inputs()
+    assert (ids == 0).sum(1).min() >= 1  # every row holds id 0
+    ones = torch.ones_like(ids)
+    with torch.no_grad():
+        expected = ref(input_ids=ids, token_type_ids=segments, attention_mask=ones)
+        no_mask = ref(input_ids=ids, token_type_ids=segments)
+        for mask in (ones, None):
+            hidden, pooled, _ = ours(ids, segments, mask)
+            torch.testing.assert_close(hidden, expected.last_hidden_state, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(pooled, expected.pooler_output, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(no_mask.last_hidden_state, expected.last_hidden_state)  # the reference agrees
 
 
 def test_pretraining_heads_match_transformers_bert_for_pretraining():

@@ -33,7 +33,7 @@ def test_every_position_sees_tokens_to_its_right(tiny_model, batch):
 
 def test_padding_is_invisible(tiny_model, batch):
     ids, segments = batch
-    h, pooled, maps = tiny_model.bert(ids, segments, need_weights=True)
+    h, pooled, maps = tiny_model.bert(ids, segments, padding_mask=ids != 0, need_weights=True)
     assert torch.all(maps[0][0, :, :, 7:] == 0) and torch.all(maps[1][2, :, :, 5:] == 0)
     # Changing what sits in padded slots changes nothing at real positions.
     other = ids.clone()
@@ -41,6 +41,19 @@ def test_padding_is_invisible(tiny_model, batch):
     h2, pooled2, _ = tiny_model.bert(other, segments, padding_mask=ids != 0)
     torch.testing.assert_close(h2[0, :7], h[0, :7])
     torch.testing.assert_close(pooled2, pooled)
+
+
+def test_without_a_padding_mask_every_token_is_real(tiny_model, batch):
+    # Padding is never guessed from the ids: no mask means "attend to everything", id 0 included,
+    # as in the released code and Hugging Face's BertModel. The caller (our collate) passes the mask.
+    ids, segments = batch
+    h, _, maps = tiny_model.bert(ids, segments, need_weights=True)
+    h_ones, _, _ = tiny_model.bert(ids, segments, padding_mask=torch.ones_like(ids))
+    torch.testing.assert_close(h, h_ones)
+    assert torch.all(maps[0][0, :, :, 7:] > 0)  # the id-0 slots of row 0 are attended to
+    h_masked, _, _ = tiny_model.bert(ids, segments, padding_mask=ids != 0)
+    assert not torch.allclose(h[0, :7], h_masked[0, :7])  # and masking them does change the real positions
+    torch.testing.assert_close(h[1], h_masked[1])  # row 1 has no id 0: the same either way
 
 
 def test_segment_embeddings_change_the_output(tiny_model, batch):
@@ -156,7 +169,6 @@ def test_gradient_reaches_every_parameter(tiny_cfg, batch):
     ({"d_model": 30, "n_heads": 4}, r"d_model \(30\) must be divisible by n_heads \(4\)"),
     ({"n_layers": 0}, "n_layers must be >= 1"),
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
-    ({"pad_id": 99}, "pad_id"),
 ])
 def test_impossible_config_is_rejected(tiny_cfg, kwargs, message):
     with pytest.raises(ValueError, match=message):
