@@ -82,11 +82,12 @@ def mask_tokens(ids: list[int], rng: random.Random, vocab_size: int, mask_prob: 
                 n_special: int = len(SPECIALS)) -> tuple[list[int], list[int]]:
     """Returns (input ids, labels). Labels hold the original id at chosen positions, IGNORE elsewhere.
 
-    round(15%) of the positions that are not special tokens are chosen (at least one), as the
-    released code does. Each chosen token becomes [MASK] with probability 0.8, a random word with
-    0.1, and stays itself with 0.1: the model cannot know which tokens it will be asked about, so
-    it must keep a good representation of every token, and [MASK] (never seen at fine-tuning)
-    is not the only input it learns from.
+    round(15%) of the positions that are not special tokens are chosen (at least one). The released
+    create_pretraining_data.py takes round(15%) of all the tokens, [CLS] and [SEP] included (and at
+    most max_predictions_per_seq), but likewise never chooses [CLS] or [SEP]. Each chosen token
+    becomes [MASK] with probability 0.8, a random word with 0.1, and stays itself with 0.1: the
+    model cannot know which tokens it will be asked about, so it must keep a good representation
+    of every token, and [MASK] (never seen at fine-tuning) is not the only input it learns from.
     """
     candidates = [i for i, t in enumerate(ids) if t >= n_special]
     n_pred = max(1, round(len(candidates) * mask_prob)) if candidates else 0
@@ -133,7 +134,8 @@ def sentence_pair(lines: list[list[int]], rng: random.Random, max_len: int) -> t
 
 class PretrainingPairs(Dataset):
     """`size` fixed masked sentence pairs. Item i is drawn from Random(seed * 1_000_003 + i): the same
-    every epoch (static masking, as in the paper's released data) and after a resume."""
+    every epoch and after a resume. Static masking, like the released create_pretraining_data.py,
+    which fixes the masks when it writes the data (dupe_factor = 10 differently masked copies)."""
 
     def __init__(self, lines: list[list[int]], size: int, max_len: int, vocab_size: int, seed: int) -> None:
         self.items = []

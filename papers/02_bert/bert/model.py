@@ -131,7 +131,11 @@ class MultiHeadSelfAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """FFN(x) = GELU(x W_1 + b_1) W_2 + b_2. BERT swaps the Transformer's ReLU for the exact (erf) GELU."""
+    """FFN(x) = GELU(x W_1 + b_1) W_2 + b_2. BERT swaps the Transformer's ReLU for GELU (Appendix A.2).
+
+    This is the exact (erf) GELU, Hugging Face's "gelu"; the released modeling.py now uses the tanh
+    approximation, which differs by up to 4.7e-4.
+    """
 
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()
