@@ -146,3 +146,17 @@ def test_article_code_excerpts_match_the_code():
             lines == src[i : i + len(lines)] for src in files.values() for i in range(len(src) - len(lines) + 1)
         )
         assert found, f"article.md excerpt is not a contiguous piece of the package's code:\n{block}"
+
+
+def test_scale_ratios_and_self_check_cache_answer():
+    par = PaLMLanguageModel().models["parallel"]
+    ratio_8b, ratio_540b = 8.63e9 / n_params(par), 540.35e9 / n_params(par)  # Table 1's parameter counts
+    assert round(ratio_8b, -3) == 16_000 and 0.9e6 < ratio_540b < 1.1e6
+    in_notes("about 16,000 times fewer than PaLM 8B (8.63 billion, Table 1)",
+             "about 16,000 times smaller than PaLM 8B and a million times smaller than PaLM 540B")
+    # Self-check 2: d_model 1024, 16 heads, 24 layers, per token.
+    mha = kv_cache_elements(PaLMConfig(d_model=1024, n_heads=16, n_layers=24, multi_query=False), 1, 1)
+    mqa = kv_cache_elements(PaLMConfig(d_model=1024, n_heads=16, n_layers=24), 1, 1)
+    assert mha == 16 * mqa
+    in_notes(f"$2 \\cdot 24 \\cdot 16 \\cdot 64 = 2 \\cdot 24 \\cdot 1024 = {fmt(mha)}$",
+             f"$2 \\cdot 24 \\cdot 64 = {fmt(mqa)}$")
