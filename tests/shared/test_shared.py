@@ -163,3 +163,46 @@ def test_figures(tmp_path):
     assert plot_training_curves(csv_path, tmp_path / "c.png").is_file()
     csv_path.write_text("epoch,step,test/loss\n0,1,2.0\n")
     assert plot_training_curves(csv_path, tmp_path / "d.png") is None
+
+
+def _metrics_csv(path, names: list[str], steps: int = 40, val_every: int = 10):
+    """A Lightning-style metrics.csv: a train row per step, a val row every `val_every` steps."""
+    columns = ["epoch", "step"] + [f"{stage}/{n}" for stage in ("train", "val") for n in names]
+    lines = [",".join(columns)]
+    for step in range(steps):
+        lines.append(",".join(["0", str(step)] + [f"{2.0 / (step + 1 + i):.4f}" for i in range(len(names))]
+                              + [""] * len(names)))
+        if (step + 1) % val_every == 0:
+            lines.append(",".join(["0", str(step)] + [""] * len(names)
+                                  + [f"{2.2 / (step + 1 + i):.4f}" for i in range(len(names))]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("n_metrics", [1, 2, 15])
+def test_training_curves_is_a_readable_grid(tmp_path, n_metrics):
+    """Many metrics (paper 12 logs 15) make a grid of at most 4 columns, not one row 8,000 px wide."""
+    from PIL import Image
+
+    # Paper 12's names: {rnn, mlp, mlp1} x {none, batch, layer}, losses and the MLPs' accuracies.
+    names = [f"{g}_{n}_{m}" for g in ("rnn", "mlp", "mlp1") for n in ("none", "batch", "layer")
+             for m in ("loss", "accuracy") if not (g == "rnn" and m == "accuracy")]
+    assert len(names) == 15
+    names = names[:n_metrics]
+    png = plot_training_curves(_metrics_csv(tmp_path / "metrics.csv", names), tmp_path / "curves.png")
+    width, height = Image.open(png).size
+    columns = min(n_metrics, 4)
+    rows = -(-n_metrics // columns)
+    assert 300 * columns <= width < 2000, (width, height)  # about 4 inches a panel, readable, not huge
+    assert 250 * rows <= height < 400 * rows + 100, (width, height)
+    assert 0.5 < (width / columns) / (height / rows) < 2.5  # each panel about 4 x 3
+
+
+def test_long_metric_names_are_wrapped_at_underscores():
+    from shared.figures import _wrap_name
+
+    name = "mlp1_layer_mean_train_loss_after_the_warmup_phase_ends"
+    lines = _wrap_name(name).splitlines()
+    assert len(lines) == 2 and all(len(line) <= 37 for line in lines)
+    assert "".join(lines) == name  # nothing lost: the break follows an underscore
+    assert _wrap_name("loss") == "loss"

@@ -49,14 +49,37 @@ def attention_heatmap(ax, weights, x_labels: list[str], y_labels: list[str], tit
         ax.set_title(title)
 
 
+def _wrap_name(name: str, width: int = 36) -> str:
+    """A metric name on lines of at most about `width` characters, broken after underscores."""
+    first, *rest = name.split("_")
+    lines, current = [], first
+    for part in rest:
+        if current and len(current) + 1 + len(part) > width:
+            lines.append(current + "_")
+            current = part
+        else:
+            current += "_" + part
+    return "\n".join([*lines, current])
+
+
+CURVE_COLUMNS = 4  # panels per row; more metrics add rows
+CURVE_PANEL = (4.0, 3.0)  # inches per panel
+CURVE_WIDTH_PX = 1850  # a full row: 4 panels x 4 in at about 115 dpi; fewer panels get up to 160 dpi
+
+
 def plot_training_curves(metrics_csv: str | Path, path: str | Path) -> Path | None:
     """One panel per metric name found in Lightning's metrics.csv (train/*, val/*), against step.
 
-    Returns None when the file has no train or val metric (e.g. a fast_dev_run).
+    The panels form a grid of at most CURVE_COLUMNS columns (rows as needed), so a run that logs
+    fifteen metrics still gives a figure you can read. Returns None when the file has no train or
+    val metric (e.g. a fast_dev_run).
     """
     import csv
 
-    rows = list(csv.DictReader(Path(metrics_csv).open()))
+    from matplotlib.ticker import MaxNLocator
+
+    with Path(metrics_csv).open() as f:
+        rows = list(csv.DictReader(f))
     series: dict[str, list[tuple[int, float]]] = {}
     for row in rows:
         for key, value in row.items():
@@ -66,14 +89,29 @@ def plot_training_curves(metrics_csv: str | Path, path: str | Path) -> Path | No
     if not names:
         return None
     use_style()
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    n_cols = min(len(names), CURVE_COLUMNS)
+    n_rows = -(-len(names) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(CURVE_PANEL[0] * n_cols, CURVE_PANEL[1] * n_rows),
+                             squeeze=False, layout="constrained")
+    for k, ax in enumerate(axes.flat):
+        if k >= len(names):
+            ax.set_visible(False)  # the last row's empty places
+            continue
+        name = names[k]
         for stage in ("train", "val"):
             points = series.get(f"{stage}/{name}")
             if points:
                 steps, values = zip(*points)
                 ax.plot(steps, values, label=stage, marker="o" if stage == "val" else None, markersize=3)
-        ax.set_title(name)
-        ax.set_xlabel("step")
-        ax.legend()
-    return save_figure(fig, path)
+        ax.set_title(_wrap_name(name), fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        ax.tick_params(labelsize=8)
+        if k // n_cols == n_rows - 1 or k + n_cols >= len(names):  # the lowest panel of its column
+            ax.set_xlabel("step", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.get_layout_engine().set(w_pad=0.08, h_pad=0.08)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=min(160, CURVE_WIDTH_PX / (CURVE_PANEL[0] * n_cols)))
+    plt.close(fig)
+    return path
