@@ -503,8 +503,11 @@ def run(args: argparse.Namespace) -> int:
     if args.images_url and not re.match(r"https?://", args.images_url):
         raise _error(f"--images-url must start with http:// or https://, got {args.images_url!r}")
     out = (args.out or paper.folder / "export").resolve()
-    target = export_article(paper.folder / "article.md", out, base_url, root, args.link_base or link_setting,
-                            args.images_url)
+    try:
+        target = export_article(paper.folder / "article.md", out, base_url, root, args.link_base or link_setting,
+                                args.images_url)
+    except OSError as e:
+        raise _error(f"cannot write the export to {out}: {e.strerror or e}") from None
     if args.images_url:
         where = f"publish {out / IMAGE_DIR} at {args.images_url}"
     elif out.is_relative_to(root):

@@ -232,3 +232,14 @@ def test_a_failed_re_export_keeps_the_previous_export(tmp_path):
         export_article(paper / "article.md", out, BASE, root)
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "repo"]
+
+
+def test_cli_unwritable_out_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder\n")
+    assert main(["export", "01", "--out", str(blocker / "export"), "--base-url", BASE]) == 2
+    assert main(["export", "01", "--out", str(blocker), "--base-url", BASE]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors[0].startswith(f"papers export: error: cannot write the export to {blocker / 'export'}")
+    assert errors[1] == f"papers export: error: --out {blocker} exists and is not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"] and blocker.read_text() == "not a folder\n"
