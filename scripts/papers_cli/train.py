@@ -7,6 +7,8 @@ Everything after the paper is passed through untouched: `papers train 01 fit --m
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import subprocess
 import sys
 
@@ -34,7 +36,9 @@ def forward(argv: list[str]) -> int:
     rest = argv[1:]
     if not rest or (rest[0] not in SUBCOMMANDS and rest[0] not in ("-h", "--help")):
         rest = ["fit", *rest]
-    return subprocess.call([sys.executable, "-m", f"{paper.slug}.train", *rest])
+    # The CLI records this in results.json as the command that produced the run.
+    env = {**os.environ, "PAPERS_COMMAND": shlex.join(["papers", "train", argv[0], *rest])}
+    return subprocess.call([sys.executable, "-m", f"{paper.slug}.train", *rest], env=env)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 from lightning.pytorch import Callback
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
 
 
 class NonFiniteLossError(RuntimeError):
@@ -63,3 +65,38 @@ class RNGStateCheckpoint(Callback):
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """`last.ckpt` that also captures a run stopped by `--trainer.max_steps`.
+
+    Lightning saves `last.ckpt` at the end of an epoch. A run stopped by `max_steps` part-way
+    through an epoch still reaches "epoch end" (the epoch is cut short), so its checkpoint says
+    the epoch is finished: a resumed run would start the *next* epoch, skipping the rest of this
+    one's batches, and drift from an uninterrupted run (a stop on an epoch's last step was
+    miscounted too). Saving at the last step's `on_train_batch_end` records the loop as it really
+    is; with `ResumableDataLoader` the resumed run continues at the very next batch. The later
+    end-of-epoch save is skipped by ModelCheckpoint itself (same global step).
+    """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if 0 < trainer.max_steps <= trainer.global_step and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+class EpochProgressBar(TQDMProgressBar):
+    """The progress bar, counting epochs from 1 ("Epoch 2/2" on the last of two epochs).
+
+    Lightning's own bars count from 0 ("Epoch 1/1" for the second of two epochs), which reads
+    as if the run were one epoch long.
+    """
+
+    def on_train_epoch_start(self, trainer, *args) -> None:
+        # TQDMProgressBar.on_train_epoch_start with the description set before the bar first draws.
+        if self._leave:
+            self.train_progress_bar = self.init_train_tqdm()
+        of = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}{of}", refresh=False)
+        self.train_progress_bar.reset(total=convert_inf(self.total_train_batches))
+        self.train_progress_bar.initial = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from shared.data import EpochSeededSampler
+from shared.data import EpochSeededSampler, ResumableDataLoader
 from torch.utils.data import DataLoader, TensorDataset
 
 
@@ -29,8 +29,9 @@ class Data(L.LightningDataModule):
         self.test_set = TensorDataset(*two_blobs(hp.n_test, hp.seed + 1))
 
     def _loader(self, data, shuffle: bool) -> DataLoader:
-        return DataLoader(data, batch_size=self.hparams.batch_size,
-                          sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle))
+        # Epoch-seeded order + a resumable loader: `--ckpt_path last` continues at the very next batch.
+        return ResumableDataLoader(data, batch_size=self.hparams.batch_size,
+                                   sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle))
 
     def train_dataloader(self):
         return self._loader(self.train_set, True)

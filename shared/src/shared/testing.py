@@ -1,0 +1,245 @@
+"""Test helpers every paper uses, so each paper's tests hold only what is its own.
+
+Two pieces (pytest is needed to use them; the workspace's dev group installs it):
+
+`TrainCLITests`: the tests every train entry point must pass, as a base class. A paper's
+`tests/test_train_cli.py` subclasses it and fills in its own settings:
+
+    class TestTrainCLI(TrainCLITests):
+        main = staticmethod(main)                 # the paper's train.main
+        paper = "09_llama"                        # the folder name, = the run folder's parent
+        tiny = ["--model.d_model", "16", ...]     # a config that trains in about a second
+        resume_cases = {"mid_epoch": (["--trainer.max_steps", "6"], ["--trainer.max_steps", "3"]), ...}
+        changed_setting = ["--model.d_model", "32"]
+        wrong_settings = [(["--model.n_heads", "5"], "n_heads"), ...]
+        help_settings = ("--model.d_model", ...)
+        script = ("llama.train", ["--model.n_heads", "5"], "error: d_model (64) must be divisible by n_heads (5)")
+
+        def check_smoke(self, results, run_dir):  # what a fast_dev_run must produce
+            assert set(results["metrics"]) == {...}
+
+and gets: the smoke run, resume equals an uninterrupted run (for every stop in `resume_cases`,
+a mid-epoch stop among them), a resume with changed settings or a corrupt checkpoint refused
+in one line without touching the old run, `--ckpt_path last` with no earlier run, each wrong
+setting as one line naming it (and no run folder left behind), `--help`, and `python -m`.
+
+`PaperText`: the notes, article and README of a paper, for tests that recompute the numbers the
+text quotes (`TEXT.in_notes("$e^{1.4142} = 4.1133$")` fails with the missing phrase).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# --- the train CLI ---------------------------------------------------------------------------------
+
+
+class TrainCLI:
+    """Runs a paper's train `main` under a temporary runs folder and reads back what a run wrote."""
+
+    def __init__(self, main: Callable[[list[str]], Any], paper: str, root: Path, base: Sequence[str] = ()) -> None:
+        self.main, self.paper, self.root, self.base = main, paper, Path(root), list(base)
+
+    def args(self, *extra: str) -> list[str]:
+        return ["fit", "--run.root", str(self.root), *self.base, *extra]
+
+    def fit(self, *extra: str) -> None:
+        self.main(self.args(*extra))
+
+    def run_dir(self, name: str) -> Path:
+        return self.root / self.paper / name
+
+    def results(self, name: str) -> dict:
+        return json.loads((self.run_dir(name) / "results.json").read_text())
+
+    def fit_rows(self, name: str) -> list[dict[str, str]]:
+        """metrics.csv without the end-of-fit test rows (a resumed run's first session has its own)."""
+        rows = list(csv.DictReader((self.run_dir(name) / "metrics.csv").open()))
+        return [r for r in rows if not any(v for k, v in r.items() if k.startswith("test/"))]
+
+    def error(self, capsys, *extra: str, code: int = 2) -> str:
+        """Run with `extra`, expect exit `code` and exactly one error line on stderr; return it."""
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            self.main(self.args(*extra))
+        lines = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("run folder:")]
+        assert info.value.code == code, (info.value.code, lines)
+        assert len(lines) == 1 and lines[0].startswith("error:"), lines
+        return lines[0]
+
+
+def files_snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes: equal snapshots mean nothing was touched."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_resume_matches(cli: TrainCLI, full: Sequence[str], stop: Sequence[str]) -> tuple[dict, dict]:
+    """Train `full` straight through; train `stop`, then resume it to `full` with `--ckpt_path last`.
+
+    Both must end at the same step and epoch with the same test metrics and the same training and
+    validation rows in metrics.csv, exactly: the same batches in the same order, the same dropout.
+    """
+    cli.fit(*full, "--run.name", "straight")
+    cli.fit(*stop, "--run.name", "resumed")
+    assert (cli.run_dir("resumed") / "checkpoints" / "last.ckpt").is_file()
+    first = cli.results("resumed")["global_step"]
+    cli.fit(*full, "--run.name", "resumed", "--ckpt_path", "last")
+    straight, resumed = cli.results("straight"), cli.results("resumed")
+    assert 0 < first < straight["global_step"], "the first session must stop before the end"
+    assert (resumed["global_step"], resumed["epochs"]) == (straight["global_step"], straight["epochs"])
+    assert resumed["metrics"] == straight["metrics"]
+    rows = cli.fit_rows("straight")
+    assert rows and cli.fit_rows("resumed") == rows
+    return straight, resumed
+
+
+class TrainCLITests:
+    """The tests every paper's train entry point must pass; see the module docstring."""
+
+    main: Callable[[list[str]], Any]
+    paper: str
+    tiny: list[str] = []
+    smoke: list[str] = ["--trainer.fast_dev_run", "2"]
+    # name -> (arguments of the whole run, arguments that stop the first session early)
+    resume_cases: dict[str, tuple[list[str], list[str]]] = {}
+    changed_setting: list[str] = []  # a --model.* override the tiny run's checkpoint must refuse
+    wrong_settings: list[tuple[list[str], str]] = []  # (arguments, what the one-line error must name)
+    help_settings: Sequence[str] = ()
+    script: tuple[str, list[str], str] | None = None  # (module, arguments, the exact stderr line)
+
+    def check_smoke(self, results: dict, run_dir: Path) -> None:
+        """What the paper's fast_dev_run must write; override with the paper's metrics and figures."""
+        raise NotImplementedError(f"{type(self).__name__} must say what its smoke run writes (check_smoke)")
+
+    def pytest_generate_tests(self, metafunc) -> None:
+        if "resume_case" in metafunc.fixturenames:
+            metafunc.parametrize("resume_case", list(self.resume_cases.values()), ids=list(self.resume_cases))
+        if "wrong_setting" in metafunc.fixturenames:
+            metafunc.parametrize("wrong_setting", self.wrong_settings,
+                                 ids=[" ".join(args)[:60] for args, _ in self.wrong_settings])
+
+    @pytest.fixture
+    def cli(self, tmp_path) -> TrainCLI:
+        return TrainCLI(type(self).main, self.paper, tmp_path, [*self.tiny, "--trainer.enable_progress_bar", "false",
+                                                               "--trainer.enable_model_summary", "false"])
+
+    def test_fast_dev_run_end_to_end(self, cli):
+        cli.fit(*self.smoke, "--run.name", "smoke")
+        results = cli.results("smoke")
+        assert results["command"].startswith("python -m ") and "--run.name smoke" in results["command"]
+        self.check_smoke(results, cli.run_dir("smoke"))
+
+    def test_resume_matches_uninterrupted_run(self, cli, resume_case):
+        full, stop = resume_case
+        assert_resume_matches(cli, full, stop)
+
+    def test_bad_resume_is_one_line_error_and_leaves_the_run_alone(self, cli, capsys, tmp_path):
+        assert self.changed_setting, "set changed_setting to a --model.* override"
+        full, stop = next(iter(self.resume_cases.values()))
+        cli.fit(*stop, "--run.name", "old")
+        run = cli.run_dir("old")
+        before = files_snapshot(run)
+        setting = self.changed_setting[0].removeprefix("--")
+        # Changed settings, through `last` and through the file itself.
+        assert setting in cli.error(capsys, *full, *self.changed_setting, "--ckpt_path", "last")
+        ckpt = str(run / "checkpoints" / "last.ckpt")
+        assert setting in cli.error(capsys, *full, *self.changed_setting, "--ckpt_path", ckpt)
+        # A truncated checkpoint: one line naming the file.
+        broken = tmp_path / "broken.ckpt"
+        broken.write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:2000])
+        assert str(broken) in cli.error(capsys, *full, "--ckpt_path", str(broken))
+        assert files_snapshot(run) == before
+        assert sorted(p.name for p in run.parent.iterdir()) == ["old"]
+
+    def test_ckpt_path_last_without_earlier_run_is_one_line_error(self, cli, capsys):
+        assert "last.ckpt" in cli.error(capsys, "--ckpt_path", "last")
+
+    def test_wrong_setting_is_one_line_error_naming_it(self, cli, capsys, wrong_setting):
+        args, named = wrong_setting
+        assert named in cli.error(capsys, *args)
+        runs = cli.root / self.paper
+        assert not runs.exists() or not any(runs.iterdir()), "a rejected setting left a run folder behind"
+
+    def test_help_lists_every_setting(self, capsys):
+        with pytest.raises(SystemExit) as info:
+            type(self).main(["fit", "--help"])
+        out = capsys.readouterr().out
+        assert info.value.code == 0
+        for setting in (*self.help_settings, "--trainer.precision", "--ckpt_path", "--config", "--run.threads"):
+            assert setting in out, setting
+
+    def test_module_runs_as_a_script(self, tmp_path):
+        if self.script is None:
+            pytest.fail("set script = (module, arguments, expected stderr line)")
+        module, args, expected = self.script
+        proc = subprocess.run([sys.executable, "-m", module, "fit", "--run.root", str(tmp_path), *args],
+                              capture_output=True, text=True, timeout=300)
+        assert (proc.returncode, proc.stderr.strip()) == (2, expected)
+
+
+# --- the text ----------------------------------------------------------------------------------------
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+class PaperText:
+    """A paper's notes, article and README, for tests that check the numbers they quote.
+
+    `PaperText.of(__file__)` from any file in the paper's `tests/`. Line breaks never matter:
+    a phrase matches however the prose around it is wrapped.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    @classmethod
+    def of(cls, test_file: str | Path) -> PaperText:
+        return cls(Path(test_file).resolve().parents[1])
+
+    @cached_property
+    def notes(self) -> str:
+        return (self.folder / "notes.md").read_text()
+
+    @cached_property
+    def article(self) -> str:
+        return (self.folder / "article.md").read_text()
+
+    @cached_property
+    def readme(self) -> str:
+        return (self.folder / "README.md").read_text()
+
+    def source(self, name: str) -> str:
+        """The text of `<package>/<name>.py`."""
+        package = self.folder.name.split("_", 1)[1]
+        return (self.folder / package / f"{name}.py").read_text()
+
+    def _require(self, document: str, text: str, strings: Sequence[str]) -> None:
+        flat = _flat(text)
+        for s in strings:
+            assert _flat(s) in flat, f"{document} should contain {s!r} (recomputed from the code)"
+
+    def in_notes(self, *strings: str) -> None:
+        self._require("notes.md", self.notes, strings)
+
+    def in_article(self, *strings: str) -> None:
+        self._require("article.md", self.article, strings)
+
+    def in_readme(self, *strings: str) -> None:
+        self._require("README.md", self.readme, strings)
+
+
+def n_params(module) -> int:
+    """Parameters of a torch module, the number the notes quote."""
+    return sum(p.numel() for p in module.parameters())
