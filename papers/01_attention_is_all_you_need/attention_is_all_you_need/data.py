@@ -14,7 +14,7 @@ import random
 
 import lightning as L
 import torch
-from shared.data import EpochSeededSampler
+from shared.data import EpochSeededSampler, ResumableDataLoader
 from torch.utils.data import DataLoader, Dataset
 
 ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
@@ -180,9 +180,9 @@ class NumberTranslationData(L.LightningDataModule):
         self.train_set, self.val_set, self.test_set = (NumberTranslation(s, self.vocab) for s in (train, val, test))
 
     def _loader(self, data: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(data, batch_size=self.hparams.batch_size, collate_fn=collate,
-                          sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle),
-                          generator=torch.Generator().manual_seed(self.hparams.seed))
+        return ResumableDataLoader(data, batch_size=self.hparams.batch_size, collate_fn=collate,
+                                   sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle),
+                                   generator=torch.Generator().manual_seed(self.hparams.seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)

@@ -22,7 +22,7 @@ from collections import Counter
 
 import lightning as L
 import torch
-from shared.data import EpochSeededSampler
+from shared.data import EpochSeededSampler, ResumableDataLoader
 from shared.data.text import load_shakespeare, load_text_file
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
@@ -272,9 +272,9 @@ class BertData(L.LightningDataModule):
         collate = collate_pretraining if isinstance(data, PretrainingPairs) else collate_classification
         # An explicit generator: DataLoader would otherwise draw its base seed from the global RNG,
         # and a resumed run (which iterates the sanity-check loader first) would see other dropout masks.
-        return DataLoader(data, batch_size=batch_size, collate_fn=collate,
-                          sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle),
-                          generator=torch.Generator().manual_seed(self.hparams.seed))
+        return ResumableDataLoader(data, batch_size=batch_size, collate_fn=collate,
+                                   sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle),
+                                   generator=torch.Generator().manual_seed(self.hparams.seed))
 
     def steps_per_epoch(self, stage: str) -> int:
         self.setup()

@@ -27,7 +27,7 @@ import re
 import lightning as L
 import torch
 from lightning.pytorch.utilities import CombinedLoader
-from shared.data import CharTokenizer, EpochSeededSampler, load_shakespeare
+from shared.data import CharTokenizer, EpochSeededSampler, ResumableDataLoader, load_shakespeare
 from torch.utils.data import DataLoader, Dataset
 
 SPECIALS = ["<start>", "<delim>", "<extract>", "<pad>"]
@@ -275,8 +275,8 @@ class ShakespearePairs(L.LightningDataModule):
 
     def _loader(self, data: Dataset, batch_size: int, shuffle: bool, pairs: bool) -> DataLoader:
         collate = (lambda b: pad_pairs(b, self.pad_id)) if pairs else None
-        return DataLoader(data, batch_size=batch_size, collate_fn=collate,
-                          sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle))
+        return ResumableDataLoader(data, batch_size=batch_size, collate_fn=collate,
+                                   sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle))
 
     def _loaders(self, split: str, shuffle: bool) -> dict[str, DataLoader]:
         hp = self.hparams

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from shared.data import EpochSeededSampler
+from shared.data import EpochSeededSampler, ResumableDataLoader
 from shared.data.text import CharTokenizer, load_shakespeare, load_text_file, split_train_val
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -95,7 +95,7 @@ class ShakespeareData(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         sampler = FirstOfEpoch(self.train_set, self.hparams.train_windows, seed=self.hparams.seed)
-        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, sampler=sampler, drop_last=True)
+        return ResumableDataLoader(self.train_set, batch_size=self.hparams.batch_size, sampler=sampler, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=self.hparams.batch_size)

@@ -18,7 +18,7 @@ from typing import Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
-from shared.data import EpochSeededSampler, load_digits_tensors
+from shared.data import EpochSeededSampler, ResumableDataLoader, load_digits_tensors
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -120,9 +120,9 @@ class ImageData(L.LightningDataModule):
     def _loader(self, data, shuffle: bool) -> DataLoader:
         # A private generator: otherwise every new iterator draws its base seed from torch's global
         # generator, which the random crops use, and a resumed run would crop differently.
-        return DataLoader(data, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers,
-                          sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle),
-                          generator=torch.Generator().manual_seed(self.hparams.seed))
+        return ResumableDataLoader(data, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers,
+                                   sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle),
+                                   generator=torch.Generator().manual_seed(self.hparams.seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)

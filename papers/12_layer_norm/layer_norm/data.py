@@ -16,7 +16,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 from lightning.pytorch.utilities import CombinedLoader
-from shared.data import EpochSeededSampler, load_digits_tensors, load_shakespeare
+from shared.data import EpochSeededSampler, ResumableDataLoader, load_digits_tensors, load_shakespeare
 from shared.data.text import list_plays, split_train_val
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -86,7 +86,7 @@ class NormComparisonData(L.LightningDataModule):
 
     def _loader(self, data, batch_size: int, shuffle: bool) -> DataLoader:
         sampler = EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle)
-        return DataLoader(data, batch_size=batch_size, sampler=sampler)
+        return ResumableDataLoader(data, batch_size=batch_size, sampler=sampler)
 
     def train_dataloader(self) -> CombinedLoader:
         hp = self.hparams

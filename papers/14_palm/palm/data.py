@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from shared.data import EpochSeededSampler
+from shared.data import EpochSeededSampler, ResumableDataLoader
 from shared.data.text import CharTokenizer, load_shakespeare, load_text_file, split_train_val
 from torch.utils.data import DataLoader, Dataset
 
@@ -87,8 +87,8 @@ class ShakespeareData(L.LightningDataModule):
         self.test_set = Windows(test, hp.seq_len, limit=hp.test_windows)
 
     def _loader(self, data: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(data, batch_size=self.hparams.batch_size,
-                          sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle))
+        return ResumableDataLoader(data, batch_size=self.hparams.batch_size,
+                                   sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)

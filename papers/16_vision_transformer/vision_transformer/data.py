@@ -17,7 +17,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from shared.data import EpochSeededSampler
+from shared.data import EpochSeededSampler, ResumableDataLoader
 from shared.data.digits import load_digits_tensors
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
@@ -198,9 +198,10 @@ class ImageData(L.LightningDataModule):
 
     def _loader(self, data: Dataset, sampler: Sampler) -> DataLoader:
         # Our own generator, so building a loader never draws from the global RNG (resume equality).
-        return DataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler,
-                          generator=torch.Generator().manual_seed(self.hparams.seed),
-                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
+        return ResumableDataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler,
+                                   generator=torch.Generator().manual_seed(self.hparams.seed),
+                                   num_workers=self.hparams.num_workers,
+                                   persistent_workers=self.hparams.num_workers > 0)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Shift training digits by up to max_shift pixels, on the batch's device. The shifts come
