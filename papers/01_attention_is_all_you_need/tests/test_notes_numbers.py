@@ -7,7 +7,6 @@ The article's code excerpts and the notes' maths-to-code table are checked again
 import inspect
 import math
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,22 +21,13 @@ from attention_is_all_you_need.model import (
     scaled_dot_product_attention,
     sinusoidal_positions,
 )
+from shared.testing import PaperText, n_params
 
-FOLDER = Path(__file__).resolve().parents[1]
-NOTES = (FOLDER / "notes.md").read_text()
-NOTES_FLAT = re.sub(r"\s+", " ", NOTES)  # line breaks in the prose do not matter
-ARTICLE = (FOLDER / "article.md").read_text()
-PACKAGE = FOLDER / "attention_is_all_you_need"
-SOURCES = {name: (PACKAGE / f"{name}.py").read_text() for name in ("model", "lightning", "data")}
-
-
-def in_notes(*strings: str) -> None:
-    for s in strings:
-        assert re.sub(r"\s+", " ", s) in NOTES_FLAT, f"notes.md should contain {s!r} (recomputed from the code)"
-
-
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+TEXT = PaperText.of(__file__)  # line breaks in the prose do not matter to in_notes
+NOTES, ARTICLE = TEXT.notes, TEXT.article
+FOLDER = TEXT.folder
+SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "data")}
+in_notes = TEXT.in_notes
 
 
 # --- 4.1 and 4.2: one query, three keys ----------------------------------------------------------------
