@@ -112,8 +112,13 @@ def check_isolation(all_papers: list[Paper]) -> list[str]:
     return problems
 
 
+# The scaffold's Markdown is written for papers/NN_name/, where its relative links resolve once copied.
+TEMPLATE = Path("scripts/papers_cli/template")
+
+
 def markdown_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.md") if not (SKIP_DIRS & set(p.relative_to(root).parts)))
+    return sorted(p for p in root.rglob("*.md")
+                  if not (SKIP_DIRS & set(p.relative_to(root).parts)) and TEMPLATE not in p.relative_to(root).parents)
 
 
 def without_fences(text: str) -> str:
