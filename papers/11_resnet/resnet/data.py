@@ -33,14 +33,18 @@ def random_crop(x: Tensor, pad: int) -> Tensor:
     """
     if pad == 0:
         return x
-    batch, _, h, w = x.shape
+    batch, channels, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))  # [batch, channels, h + 2 pad, w + 2 pad]
     dy, dx = torch.randint(0, 2 * pad + 1, (2, batch)).to(x.device)
     rows = dy[:, None] + torch.arange(h, device=x.device)  # [batch, h]
     cols = dx[:, None] + torch.arange(w, device=x.device)  # [batch, w]
-    b = torch.arange(batch, device=x.device)[:, None, None]
-    # Advanced indexing gathers each image's own window: [batch, h, w, channels], then back.
-    return padded[b, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+    b = torch.arange(batch, device=x.device)[:, None, None, None]  # [batch, 1, 1, 1]
+    c = torch.arange(channels, device=x.device)[None, :, None, None]  # [1, channels, 1, 1]
+    # Advanced indexing on all four axes gathers each image's own window straight into a fresh
+    # [batch, channels, h, w] tensor with the standard strides. (Gathering [batch, h, w, channels] and
+    # permuting back gives one-channel images strides that PyTorch reads as channels-last: every
+    # convolution after it then runs in oneDNN's NHWC kernels, one of which is broken; notes.md section 6.)
+    return padded[b, c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def random_flip(x: Tensor) -> Tensor:

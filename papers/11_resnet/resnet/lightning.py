@@ -10,6 +10,7 @@ four separate trainings, with identical batches and augmentation, in one loop.
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -22,6 +23,26 @@ from resnet.model import ResNet, cifar_config
 # The claim, with thresholds set from the measured default run (see README.md and notes.md):
 PLAIN_GAP_MIN = 0.20  # deeper plain net's final training error exceeds the shallower one's by >= 20 points
 RESIDUAL_GAP_MAX = 0.02  # deeper residual net's final training error is at most 2 points above the shallower's
+
+
+def reaches_onednn_1x1_bug(net: nn.Module) -> bool:
+    """True if `net` has a 1x1, stride-2 convolution with 2 to 7 input channels (option B's projection
+    after a stage of fewer than 8 filters). Not the paper: a workaround. On channels-last CPU tensors,
+    PyTorch 2.15's oneDNN (3.13.3, AVX2 kernel `jit_1x1`) computes that convolution's weight gradient
+    wrongly with two threads and corrupts the heap with one (notes.md section 6 has the repro)."""
+    return any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1) and 1 < m.in_channels < 8
+               for m in net.modules())
+
+
+@contextmanager
+def onednn_enabled(enabled: bool):
+    """Switch PyTorch's oneDNN CPU kernels off inside the block (when `enabled` is False), then restore."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = before and enabled
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
 
 
 def net_names(depths: list[int]) -> list[str]:
@@ -115,6 +136,16 @@ class DegradationExperiment(L.LightningModule):
                      on_epoch=True, prog_bar=True, batch_size=len(y))
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
         return total
+
+    def backward(self, loss: Tensor, *args, **kwargs) -> None:
+        # The broken oneDNN kernel (see `reaches_onednn_1x1_bug`) runs only in the backward pass, and
+        # PyTorch picks a convolution's backward kernel when the backward runs, not when the forward did:
+        # so the switch wraps the backward. Only channels-last CPU runs reach that kernel (the default
+        # run is NCHW; a GPU uses cuDNN), and only they pay for the slower fallback.
+        avoid = (self.hparams.channels_last and self.device.type == "cpu"
+                 and any(reaches_onednn_1x1_bug(net) for net in self.nets.values()))
+        with onednn_enabled(not avoid):
+            super().backward(loss, *args, **kwargs)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
