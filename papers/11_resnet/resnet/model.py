@@ -65,11 +65,6 @@ class ResNetConfig:
         per_block = 3 if self.block == "bottleneck" else 2
         return 1 + per_block * sum(self.layers) + 1
 
-    @property
-    def min_image_size(self) -> int:
-        """Smallest input side for which every stride-2 step still halves a real feature map."""
-        return 2 ** ((len(self.layers) - 1) + (2 if self.stem == "imagenet" else 0))
-
 
 def cifar_config(depth: int, residual: bool = True, **overrides) -> ResNetConfig:
     """The Section 4.2 family: depth = 6n + 2, three stages of n basic blocks (2n layers) each."""
@@ -253,12 +248,14 @@ class ResNet(nn.Module):
             raise ValueError(f"images must be [batch, channels, height, width], got shape {list(x.shape)}")
         if x.size(1) != cfg.in_channels:
             raise ValueError(f"images must have {cfg.in_channels} channels, got {x.size(1)} (shape {list(x.shape)})")
-        if min(x.shape[-2:]) < cfg.min_image_size:
-            raise ValueError(f"images must be at least {cfg.min_image_size}x{cfg.min_image_size} for this network, "
-                             f"got {x.size(2)}x{x.size(3)}")
+        # Any side >= 1 works, as in torchvision: every stride-2 step maps a side s to ceil(s / 2) >= 1 (the
+        # 3x3 convolutions are padded, and option A's every-second-pixel slice gives the same ceil(s / 2)),
+        # and the global average pool takes whatever map is left. Small images just end on a 1x1 map.
+        if min(x.shape[-2:]) < 1:
+            raise ValueError(f"images must be at least 1x1, got {x.size(2)}x{x.size(3)}")
 
     def features(self, x: Tensor) -> Tensor:
-        """[batch, in_channels, H, W] -> [batch, widths[-1] * expansion, H / s, W / s] (s = 4 or 32)."""
+        """[batch, in_channels, H, W] -> [batch, widths[-1] * expansion, H / s, W / s] (s = 4 or 32, rounded up)."""
         self.check_input(x)
         x = self.maxpool(F.relu(self.bn1(self.conv1(x))))  # [batch, widths[0], H, W] or [.., H/4, W/4]
         for stage in self.stages:

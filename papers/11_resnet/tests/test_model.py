@@ -120,8 +120,21 @@ def test_impossible_configs_are_rejected(make, message):
 @pytest.mark.parametrize(
     "shape, message",
     [((2, 3, 8, 8), "must have 1 channels, got 3"), ((1, 8, 8), r"\[batch, channels, height, width\]"),
-     ((2, 1, 2, 2), "at least 4x4")],
+     ((2, 1, 0, 8), "at least 1x1, got 0x8")],
 )
 def test_bad_images_are_rejected(shape, message):
     with pytest.raises(ValueError, match=message):
         ResNet(cifar_config(8, in_channels=1))(torch.randn(shape))
+
+
+@pytest.mark.parametrize("side", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_small_images_shrink_to_a_one_pixel_map_and_still_classify(side, shortcut):
+    # Every stride-2 step maps a side s to ceil(s / 2), on the main path and on both kinds of shortcut.
+    net = ResNet(cifar_config(14, in_channels=1, shortcut=shortcut)).eval()
+    x = torch.randn(2, 1, side, side)
+    expected = -(-side // 4)  # ceil(side / 4): two halvings
+    assert net.features(x).shape == (2, 64, expected, expected)
+    assert net(x).shape == (2, 10)
+    imagenet = ResNet(imagenet_config(18)).eval()
+    assert imagenet(torch.randn(1, 3, side, side)).shape == (1, 1000)  # 7x7/2 conv and max pool included

@@ -39,6 +39,20 @@ def test_same_parameters_and_outputs_as_torchvision(depth, extra):
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("side", [1, 7, 17, 31])
+def test_images_under_32_pixels_give_torchvision_outputs(side):
+    # torchvision takes any image of at least one pixel; so does ours, with the same numbers.
+    torch.manual_seed(0)
+    ref = torchvision.models.resnet18(weights=None)
+    randomise_batchnorm(ref)
+    ref.eval()
+    ours = ResNet(imagenet_config(18)).eval()
+    load_torchvision_state_dict(ours, ref.state_dict())
+    x = torch.randn(2, 3, side, side + 1)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
 def test_papers_resnet50_strides_the_first_1x1_and_so_differs_from_torchvision():
     ref = torchvision.models.resnet50(weights=None)
     randomise_batchnorm(ref)
