@@ -2,23 +2,17 @@
 article's code excerpts checked against the source."""
 
 import re
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from bert import data, lightning, model
 from bert.model import BertConfig, BertModel
+from shared.testing import PaperText
 
-FOLDER = Path(__file__).resolve().parents[1]
-NOTES = (FOLDER / "notes.md").read_text()
-NOTES_FLAT = re.sub(r"\s+", " ", NOTES)
-ARTICLE = (FOLDER / "article.md").read_text()
-SOURCES = {name: (FOLDER / "bert" / f"{name}.py").read_text() for name in ("model", "lightning", "data", "convert")}
-
-
-def in_notes(*strings: str) -> None:
-    for s in strings:
-        assert re.sub(r"\s+", " ", s) in NOTES_FLAT, f"notes.md should contain {s!r} (recomputed from the code)"
+TEXT = PaperText.of(__file__)
+NOTES, ARTICLE = TEXT.notes, TEXT.article
+SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "data", "convert")}
+in_notes = TEXT.in_notes
 
 
 def test_gelu_values():
