@@ -206,3 +206,39 @@ def test_long_metric_names_are_wrapped_at_underscores():
     assert len(lines) == 2 and all(len(line) <= 37 for line in lines)
     assert "".join(lines) == name  # nothing lost: the break follows an underscore
     assert _wrap_name("loss") == "loss"
+
+
+def test_paper_text_matches_phrases_across_line_breaks(tmp_path):
+    from shared.testing import PaperText
+
+    folder = tmp_path / "07_toy_paper"
+    (folder / "toy_paper").mkdir(parents=True)
+    (folder / "tests").mkdir()
+    (folder / "notes.md").write_text("The scores are 1.4142,\nthen 0.7071.\n")
+    (folder / "article.md").write_text("An article.\n")
+    (folder / "README.md").write_text("A readme.\n")
+    (folder / "toy_paper" / "model.py").write_text("x = 1\n")
+    text = PaperText.of(folder / "tests" / "test_notes_numbers.py")
+    text.in_notes("scores are 1.4142, then 0.7071.")
+    text.in_article("An article.")
+    text.in_readme("A readme.")
+    assert text.source("model") == "x = 1\n"
+    with pytest.raises(AssertionError, match="0.7072"):
+        text.in_notes("then 0.7072")
+
+
+def test_pytest_plugin_gives_an_xdist_worker_one_thread(monkeypatch):
+    import os
+    from types import SimpleNamespace
+
+    from shared.pytest_plugin import pytest_configure
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        pytest_configure(SimpleNamespace())  # the controlling process: untouched
+        assert "OMP_NUM_THREADS" not in os.environ
+        pytest_configure(SimpleNamespace(workerinput={"workerid": "gw0"}))
+        assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)
