@@ -7,28 +7,18 @@ The notes' maths-to-code table and the article's code excerpts are checked again
 import inspect
 import math
 import re
-from pathlib import Path
 
 import torch
 from palm import lightning, model, optim
 from palm.lightning import PaLMLanguageModel, palm_loss
 from palm.model import MultiQueryAttention, PaLMConfig, SwiGLU, apply_rope, kv_cache_elements, rope_angles
 from palm.optim import PaLMAdafactor
+from shared.testing import PaperText, n_params
 
-FOLDER = Path(__file__).resolve().parents[1]
-NOTES = (FOLDER / "notes.md").read_text()
-NOTES_FLAT = re.sub(r"\s+", " ", NOTES)
-ARTICLE = (FOLDER / "article.md").read_text()
-SOURCES = {name: (FOLDER / "palm" / f"{name}.py").read_text() for name in ("model", "lightning", "optim", "data")}
-
-
-def in_notes(*strings: str) -> None:
-    for s in strings:
-        assert re.sub(r"\s+", " ", s) in NOTES_FLAT, f"notes.md should contain {s!r} (recomputed from the code)"
-
-
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+TEXT = PaperText.of(__file__)
+NOTES, ARTICLE = TEXT.notes, TEXT.article
+SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "optim", "data")}
+in_notes = TEXT.in_notes
 
 
 def fmt(n: int) -> str:
