@@ -2,7 +2,7 @@
 normalisation, batch norm and layer norm, trained side by side on the same batches.
 
 - recurrent: a character-level language model (Section 3.1's layer-normalised RNN),
-- feed-forward: a digit classifier (Section 6.7), once with mini-batches and once with a batch of
+- feed-forward: a digit classifier (Section 6.6), once with mini-batches and once with a batch of
   one case, where batch statistics do not exist.
 
 Every variant starts from the same weights (one seed) and has its own Adam optimiser, so the only

@@ -5,7 +5,7 @@ Section 2      batch normalisation: statistics over the batch, running averages 
 Section 3      layer normalisation: statistics over the d_model summed inputs of one case,
                with a hand-written backward pass that is itself differentiable
 Section 3.1    a recurrent network with layer norm at every time step (the paper's eq. 4)
-Section 6.7    a feed-forward classifier with the normalisation before each non-linearity
+Section 6.6    a feed-forward classifier with the normalisation before each non-linearity
 
 Conventions: row vectors, a = x W (no bias: the norm's own bias b plays that part); shapes are
 [batch, d_model] for one step of a layer and [batch, seq, ...] for sequences. The paper writes H
@@ -203,7 +203,7 @@ class NormalisedSum(nn.Module):
         return torch.relu(self.norm(self.W(x)))  # [batch, d_model]
 
 
-# --- Section 6.7: the feed-forward classifier ----------------------------------------------------------------
+# --- Section 6.6: the feed-forward classifier ----------------------------------------------------------------
 
 
 @dataclass
