@@ -6,11 +6,11 @@ The notes' maths-to-code table and the article's code excerpts are checked again
 
 import inspect
 import re
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import yaml
+from shared.testing import PaperText, n_params
 from vision_transformer import lightning, model
 from vision_transformer.data import ImageData, fraction_key
 from vision_transformer.lightning import CLAIM_THRESHOLD, CNN_LEAD_MIN, GAP_SHRINK_MIN, ViTClassifier
@@ -24,22 +24,11 @@ from vision_transformer.model import (
     patchify,
 )
 
-FOLDER = Path(__file__).resolve().parents[1]
-NOTES = (FOLDER / "notes.md").read_text()
-NOTES_FLAT = re.sub(r"\s+", " ", NOTES)
-ARTICLE = (FOLDER / "article.md").read_text()
-README_FLAT = re.sub(r"\s+", " ", (FOLDER / "README.md").read_text())
-PACKAGE = FOLDER / "vision_transformer"
-SOURCES = {name: (PACKAGE / f"{name}.py").read_text() for name in ("model", "lightning", "data", "convert")}
-
-
-def in_notes(*strings: str) -> None:
-    for s in strings:
-        assert re.sub(r"\s+", " ", s) in NOTES_FLAT, f"notes.md should contain {s!r} (recomputed from the code)"
-
-
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+TEXT = PaperText.of(__file__)
+FOLDER, NOTES, ARTICLE = TEXT.folder, TEXT.notes, TEXT.article
+README_FLAT = re.sub(r"\s+", " ", TEXT.readme)
+SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "data", "convert")}
+in_notes = TEXT.in_notes
 
 
 def fmt(values) -> str:
