@@ -42,7 +42,7 @@ PER_LAYER = {
 def config_from_hf(hf_config, n_classes: int | None = None) -> ViTConfig:
     """Our ViTConfig from a transformers ViTConfig (square images and patches only)."""
     if hf_config.hidden_act != "gelu":
-        raise ValueError(f"hidden_act {hf_config.hidden_act!r} is not supported; the paper's MLP uses exact GELU")
+        raise ValueError(f"hidden_act {hf_config.hidden_act!r} is not supported; Hugging Face's ViT uses exact GELU")
     if not hf_config.qkv_bias:
         raise ValueError("qkv_bias=False is not supported: the paper's projections have biases")
     image_size, patch_size = hf_config.image_size, hf_config.patch_size
