@@ -4,7 +4,8 @@ Section 2.3 says what changed from GPT-1's decoder:
   - Layer normalization moved to the input of each sub-block (pre-LN), plus one final LayerNorm
     after the last block: x = x + Attn(LN_1(x)); x = x + MLP(LN_2(x)); logits = LN_f(x) W_e^T.
   - Residual-layer weights scaled at initialisation by 1/sqrt(N_res), N_res = 2 * n_layers the
-    number of residual sub-blocks, so the residual stream does not grow with depth.
+    number of residual sub-blocks, so the residual stream does not grow with depth (the paper's
+    sentence, read as nanoGPT and Hugging Face read it; OpenAI's released inference code has no init).
   - Context 1024 tokens, vocabulary 50,257 byte-level BPE tokens (here: characters, or any vocabulary).
 Kept from GPT-1: learned position embeddings, GELU (tanh approximation), masked multi-head
 self-attention, and the input embedding tied to the output projection.
@@ -32,7 +33,9 @@ class GPT2Config:
     n_heads: int = 12  # H
     n_layers: int = 12  # N
     d_ff: int | None = None  # inner width of the MLP; None means 4 * d_model, as in GPT-1 and GPT-2
-    dropout: float = 0.0  # on embeddings, attention weights and sub-block outputs (0.1 in GPT-1/2)
+    # on embeddings, attention weights and sub-block outputs: 0.1 in GPT-1 (its Section 4.1); the GPT-2
+    # paper gives no value, and Hugging Face's GPT2Config defaults to 0.1
+    dropout: float = 0.0
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:

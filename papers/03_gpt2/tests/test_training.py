@@ -74,6 +74,20 @@ def test_both_models_see_the_same_batch_and_train_independently():
     assert all(p.grad is not None for p in module.models["small"].parameters())
 
 
+def test_a_checkpoint_loads_with_load_from_checkpoint(tmp_path):
+    import lightning as L
+
+    module = GPT2LanguageModel(vocab_size=30, n_ctx=16, d_model=32, n_heads=4, n_layers=2, small_d_model=16,
+                               small_n_heads=2, small_n_layers=1)
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, max_epochs=0)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    loaded = GPT2LanguageModel.load_from_checkpoint(tmp_path / "m.ckpt", map_location="cpu")  # no trainer attached
+    assert set(loaded.models) == {"main", "small"}
+    for (name, a), b in zip(module.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
 def test_claim_needs_both_the_target_and_the_size_ordering():
     below, above = CLAIM_TARGET - 0.1, CLAIM_TARGET + 0.1
     claim = GPT2LanguageModel.claim
