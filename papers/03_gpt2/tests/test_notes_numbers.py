@@ -7,7 +7,6 @@ The notes' maths-to-code table and the article's code excerpts are checked again
 import inspect
 import math
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,20 +14,14 @@ import torch.nn.functional as F
 from gpt2 import convert, lightning, model
 from gpt2.lightning import GPT2LanguageModel
 from gpt2.model import GPT2, Block, GPT2Config, gelu, top_k_filter, top_p_filter
+from shared.testing import PaperText
 
-FOLDER = Path(__file__).resolve().parents[1]
-NOTES = (FOLDER / "notes.md").read_text()
-NOTES_FLAT = re.sub(r"\s+", " ", NOTES)
-ARTICLE = (FOLDER / "article.md").read_text()
-PACKAGE = FOLDER / "gpt2"
-SOURCES = {name: (PACKAGE / f"{name}.py").read_text() for name in ("model", "lightning", "data", "convert")}
+TEXT = PaperText.of(__file__)
+FOLDER, NOTES, ARTICLE = TEXT.folder, TEXT.notes, TEXT.article
+SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "data", "convert")}
+in_notes = TEXT.in_notes
 LOGITS = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0, 3.0]])
 VOCAB, N_CTX = 81, 64  # the default run: characters of the embedded plays, data.block_size
-
-
-def in_notes(*strings: str) -> None:
-    for s in strings:
-        assert re.sub(r"\s+", " ", s) in NOTES_FLAT, f"notes.md should contain {s!r} (recomputed from the code)"
 
 
 def fmt(x: float, digits: int = 4) -> str:
