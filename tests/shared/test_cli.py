@@ -117,6 +117,37 @@ class ToyWithHparams(Toy):
         self.save_hyperparameters()
 
 
+class ToyCountingValidations(ToyWithHparams):
+    """Records the step of every validation in the model, as papers do for their figures."""
+
+    def __init__(self, width: int = 4, lr: float = 0.1) -> None:
+        super().__init__(width, lr)
+        self.validated_at: list[int] = []
+
+    def validation_step(self, batch, _):
+        self.log("val/loss", self._loss(batch))
+
+    def on_validation_epoch_end(self):
+        if not self.trainer.sanity_checking:
+            self.validated_at.append(self.global_step)
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["validated_at"] = list(self.validated_at)
+
+    def on_load_checkpoint(self, checkpoint):
+        self.validated_at = list(checkpoint["validated_at"])
+
+    def test_step(self, batch, _):
+        super().test_step(batch, _)
+        self.log("test/validations", float(len(self.validated_at)))
+        self.log("test/validation_steps", float(sum(self.validated_at)))
+
+
+class ShuffledToyDataWithVal(ShuffledToyData):
+    def val_dataloader(self):
+        return DataLoader(self.data, batch_size=self.hparams.batch_size)
+
+
 def toy_main(args):
     return run_cli(ToyWithHparams, ShuffledToyData, paper="toy", args=args)
 
@@ -126,6 +157,14 @@ def test_resume_from_any_step_matches_the_uninterrupted_run(tmp_path, stop):
     cli = TrainCLI(toy_main, "toy", tmp_path, QUIET)
     straight, resumed = assert_resume_matches(cli, ["--trainer.max_steps", "12"], ["--trainer.max_steps", str(stop)])
     assert straight["global_step"] == 12 and straight["epochs"] == 3  # 5 batches an epoch: the third is cut short
+
+
+@pytest.mark.parametrize("stop", [2, 3], ids=["on_a_validation_step", "between_validations"])
+def test_resume_keeps_what_the_model_recorded_while_validating(tmp_path, stop):
+    cli = TrainCLI(lambda args: run_cli(ToyCountingValidations, ShuffledToyDataWithVal, paper="toy", args=args),
+                   "toy", tmp_path, [*QUIET, "--trainer.val_check_interval", "2"])
+    straight, _ = assert_resume_matches(cli, ["--trainer.max_steps", "8"], ["--trainer.max_steps", str(stop)])
+    assert straight["metrics"]["test/validations"] == 3  # every 2nd batch of a 5-batch epoch: steps 2, 4, 7
 
 
 def test_resumable_loader_skips_exactly_the_batches_taken_in_the_same_epoch():

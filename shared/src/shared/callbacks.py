@@ -77,12 +77,30 @@ class LastCheckpoint(ModelCheckpoint):
     miscounted too). Saving at the last step's `on_train_batch_end` records the loop as it really
     is; with `ResumableDataLoader` the resumed run continues at the very next batch. The later
     end-of-epoch save is skipped by ModelCheckpoint itself (same global step).
+
+    When a validation is due right after that last step, the save waits for its end: a resumed
+    Lightning loop counts that validation as done, so whatever the model records while validating
+    (a curve for a figure) must already be in the checkpoint.
     """
+
+    _save_after_validation = False
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         if 0 < trainer.max_steps <= trainer.global_step and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            loop = trainer.fit_loop
+            # Lightning's own test for "validate after this batch" (private, pinned by uv.lock).
+            if loop.epoch_loop._should_check_val_fx(loop._data_fetcher):
+                self._save_after_validation = True
+            else:
+                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._save_after_validation and not trainer.sanity_checking:
+            self._save_after_validation = False
+            if not self._should_skip_saving_checkpoint(trainer):
+                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        super().on_validation_end(trainer, pl_module)
 
 
 class EpochProgressBar(TQDMProgressBar):
