@@ -242,3 +242,32 @@ def test_pytest_plugin_gives_an_xdist_worker_one_thread(monkeypatch):
         assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
     finally:
         torch.set_num_threads(before)
+
+
+def test_paper_text_holds_the_maths_table_and_excerpts_to_the_code(tmp_path):
+    import textwrap
+    import types
+
+    from shared.testing import PaperText
+
+    module = types.ModuleType("toy_model")
+    source = "def softmax(x):\n    e = x.exp()\n    return e / e.sum()\n"
+    path = tmp_path / "toy_model.py"
+    path.write_text(source)
+    module.__file__ = str(path)
+    exec(compile(source, str(path), "exec"), module.__dict__)
+    folder = tmp_path / "07_toy"
+    folder.mkdir()
+    table = ("## 6. From maths to code\n\n| equation | function | line |\n|---|---|---|\n"
+             "| softmax | `softmax` | `e / e.sum()` |\n")
+    (folder / "notes.md").write_text(table + "\n## 7. Next\n")
+    (folder / "article.md").write_text("```python\n    e = x.exp()\n    return e / e.sum()\n```\n")
+    text = PaperText(folder)
+    assert text.check_maths_to_code("6. From maths to code", [module], min_rows=1) == 1
+    text.check_article_excerpts([module], min_blocks=1)
+    (folder / "notes.md").write_text(table.replace("e / e.sum()", "e / e.max()"))
+    with pytest.raises(AssertionError, match="e / e.max"):
+        PaperText(folder).check_maths_to_code("6. From maths to code", [module], min_rows=1)
+    (folder / "article.md").write_text(textwrap.dedent("```python\nreturn e / e.max()\n```\n"))
+    with pytest.raises(AssertionError, match="not a contiguous piece"):
+        PaperText(folder).check_article_excerpts([module], min_blocks=1)

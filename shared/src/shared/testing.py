@@ -24,12 +24,16 @@ in one line without touching the old run, `--ckpt_path last` with no earlier run
 setting as one line naming it (and no run folder left behind), `--help`, and `python -m`.
 
 `PaperText`: the notes, article and README of a paper, for tests that recompute the numbers the
-text quotes (`TEXT.in_notes("$e^{1.4142} = 4.1133$")` fails with the missing phrase).
+text quotes (`TEXT.in_notes("$e^{1.4142} = 4.1133$")` fails with the missing phrase), and that hold
+the notes' maths-to-code table and the article's code excerpts to the real code.
+
+`run_default_config`: a claim test's run of the paper's default config, returning what it wrote.
 """
 
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import re
 import subprocess
@@ -37,6 +41,7 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -238,6 +243,53 @@ class PaperText:
 
     def in_readme(self, *strings: str) -> None:
         self._require("README.md", self.readme, strings)
+
+    def section(self, heading: str) -> str:
+        """The notes' text under the `## ` heading that starts with `heading`, up to the next one."""
+        parts = re.split(rf"^## {re.escape(heading)}[^\n]*\n", self.notes, maxsplit=1, flags=re.M)
+        assert len(parts) == 2, f"notes.md has no section '## {heading}'"
+        return re.split(r"^## ", parts[1], maxsplit=1, flags=re.M)[0]
+
+    def check_maths_to_code(self, heading: str, modules: Sequence[ModuleType], min_rows: int = 20) -> int:
+        """Every row `| equation | `function` | `code` ... |` of the table under `heading` names a function
+        that exists in `modules` and quotes code found in that function's source. Returns the row count."""
+        rows = [line for line in self.section(heading).splitlines()
+                if line.startswith("| ") and not re.match(r"\|\s*(equation|maths)\b", line, flags=re.I)
+                and not set(line) <= set("|-: ")]
+        assert len(rows) >= min_rows, f"the maths-to-code table has {len(rows)} rows, expected >= {min_rows}"
+        for row in rows:
+            cells = [c.strip() for c in row.strip().strip("|").split(" | ")]
+            owner = re.fullmatch(r"`([\w.]+)`", cells[1])
+            assert owner, f"second column should name a function in backticks: {row}"
+            name = owner.group(1)
+            obj = next((m for m in modules if hasattr(m, name.split(".")[0])), None)
+            assert obj is not None, f"{name} is in none of {[m.__name__ for m in modules]}"
+            for part in name.split("."):
+                obj = getattr(obj, part)  # raises if the function was renamed
+            code = _flat(inspect.getsource(obj.fget if isinstance(obj, property) else obj))
+            snippets = re.findall(r"`([^`]+)`", " | ".join(cells[2:]))
+            assert snippets, f"no code quoted in: {row}"
+            for snippet in snippets:
+                assert _flat(snippet).strip() in code, f"{snippet!r} is not in {name}"
+        return len(rows)
+
+    def check_article_excerpts(self, modules: Sequence[ModuleType], min_blocks: int = 3) -> None:
+        """Every ```python block of the article is a contiguous run of lines of one of `modules`
+        (indentation aside), so an excerpt can't drift from the code it shows."""
+        blocks = re.findall(r"```python\n(.*?)```", self.article, flags=re.S)
+        assert len(blocks) >= min_blocks, f"article.md has {len(blocks)} python excerpts, expected >= {min_blocks}"
+        sources = [[line.strip() for line in inspect.getsource(m).splitlines()] for m in modules]
+        for block in blocks:
+            lines = [line.strip() for line in block.strip("\n").splitlines()]
+            found = any(lines == src[i:i + len(lines)] for src in sources for i in range(len(src) - len(lines) + 1))
+            assert found, f"article.md excerpt is not a contiguous piece of the package's code:\n{block}"
+
+
+def run_default_config(main: Callable[[list[str]], Any], paper: str, root: Path, *extra: str) -> tuple[dict, Path]:
+    """Train the paper's default config (a claim test) into `root`; return results.json and the run folder."""
+    main(["fit", "--run.root", str(root), "--run.name", "claim", "--trainer.enable_progress_bar", "false", *extra])
+    run = Path(root) / paper / "claim"
+    return json.loads((run / "results.json").read_text()), run
 
 
 def n_params(module) -> int:
