@@ -11,7 +11,7 @@ import re
 import pytest
 import torch
 import yaml
-from attention_is_all_you_need import lightning, model
+from attention_is_all_you_need import data, lightning, model
 from attention_is_all_you_need.data import VOCAB, NumberTranslationData, number_to_words
 from attention_is_all_you_need.lightning import TransformerTranslator, label_smoothed_loss, noam_lr
 from attention_is_all_you_need.model import (
@@ -24,9 +24,8 @@ from attention_is_all_you_need.model import (
 from shared.testing import PaperText, n_params
 
 TEXT = PaperText.of(__file__)  # line breaks in the prose do not matter to in_notes
-NOTES, ARTICLE = TEXT.notes, TEXT.article
+NOTES = TEXT.notes
 FOLDER = TEXT.folder
-SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "data")}
 in_notes = TEXT.in_notes
 
 
@@ -225,39 +224,9 @@ def test_example_sentences_are_real_outputs_of_the_data_code():
 # --- the maths-to-code table and the article's code excerpts ------------------------------------------------------
 
 
-def _normalise(code: str) -> str:
-    return re.sub(r"\s+", " ", code).strip()
-
-
-def _table_rows() -> list[list[str]]:
-    section = NOTES.split("## 6. From maths to code", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| equation")]
-    return [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
-
-
 def test_maths_to_code_table_names_real_functions_and_real_lines():
-    rows = _table_rows()
-    assert len(rows) >= 20
-    source = _normalise(SOURCES["model"] + "\n" + SOURCES["lightning"])  # the table covers these two
-    for _equation, function, line in rows:
-        owner = re.fullmatch(r"`([\w.]+)`", function).group(1)
-        obj = model if hasattr(model, owner.split(".")[0]) else lightning
-        for part in owner.split("."):
-            obj = getattr(obj, part)  # raises if the function was renamed
-        snippets = re.findall(r"`([^`]+)`", line)
-        assert snippets, line
-        for snippet in snippets:
-            assert _normalise(snippet) in source, f"{owner}: {snippet!r} is not in the code any more"
-            assert _normalise(snippet) in _normalise(inspect.getsource(obj)), f"{snippet!r} is not in {owner}"
+    TEXT.check_maths_to_code("6. From maths to code", (model, lightning), min_rows=20)
 
 
 def test_article_code_excerpts_match_the_code():
-    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
-    assert len(blocks) >= 3
-    files = {name: [line.strip() for line in text.splitlines()] for name, text in SOURCES.items()}
-    for block in blocks:
-        lines = [line.strip() for line in block.strip("\n").splitlines()]
-        found = any(
-            lines == src[i : i + len(lines)] for src in files.values() for i in range(len(src) - len(lines) + 1)
-        )
-        assert found, f"article.md excerpt is not a contiguous piece of model.py, lightning.py or data.py:\n{block}"
+    TEXT.check_article_excerpts((model, lightning, data), min_blocks=3)
