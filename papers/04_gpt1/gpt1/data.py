@@ -275,13 +275,20 @@ class ShakespearePairs(L.LightningDataModule):
 
     def _loader(self, data: Dataset, batch_size: int, shuffle: bool, pairs: bool) -> DataLoader:
         collate = (lambda b: pad_pairs(b, self.pad_id)) if pairs else None
+        # Its own generator: a DataLoader without one draws a seed from torch's global RNG (the one
+        # dropout uses) each time it starts a pass, and a run resumed mid-epoch starts an extra pass.
         return ResumableDataLoader(data, batch_size=batch_size, collate_fn=collate,
-                                   sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle))
+                                   sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle),
+                                   generator=torch.Generator().manual_seed(self.hparams.seed))
 
     def _loaders(self, split: str, shuffle: bool) -> dict[str, DataLoader]:
         hp = self.hparams
         return {"lm": self._loader(self.lm_sets[split], hp.lm_batch_size, shuffle, pairs=False),
                 "pair": self._loader(self.pair_sets[split], hp.batch_size, shuffle, pairs=True)}
+
+    def steps_per_epoch(self) -> int:
+        """Training batches in one epoch: as many as the shorter of the two loaders has ("min_size")."""
+        return min(len(loader) for loader in self._loaders("train", shuffle=True).values())
 
     def train_dataloader(self) -> CombinedLoader:
         # Every training batch holds a window batch and a pair batch; the LightningModule uses the

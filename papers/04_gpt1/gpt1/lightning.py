@@ -198,8 +198,14 @@ class GPT1(L.LightningModule):
                 torch.nn.utils.clip_grad_norm_(params, self.hparams.grad_clip)
 
     def configure_optimizers(self):
-        hp = self.hparams
-        steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches) // max(1, self.trainer.max_epochs))
+        hp, trainer = self.hparams, self.trainer
+        # Steps in one epoch, counted from the data module. Not trainer.estimated_stepping_batches: it
+        # is capped by --trainer.max_steps (a run stopped early would follow a shorter schedule than
+        # the run it resumes into), and it builds the training loader before a resumed run restores
+        # the loop, so the loader would start its epoch again instead of at the next batch.
+        batches, limit = trainer.datamodule.steps_per_epoch(), trainer.limit_train_batches  # fast_dev_run sets it
+        batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+        steps_per_epoch = max(1, math.ceil(batches / trainer.accumulate_grad_batches))
         pretrain_steps = hp.pretrain_epochs * steps_per_epoch
         finetune_steps = hp.finetune_epochs * steps_per_epoch
 

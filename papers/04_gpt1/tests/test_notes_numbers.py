@@ -7,7 +7,6 @@ The notes' maths-to-code table and the article's code excerpts are checked again
 import inspect
 import math
 import re
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -17,22 +16,14 @@ from gpt1.data import make_tokenizer, special_ids, transform_entailment
 from gpt1.lightning import GPT1, finetune_lr, pretrain_lr
 from gpt1.model import GPT, Block, CausalSelfAttention, FeedForward, GPTConfig
 from shared.data import load_shakespeare
+from shared.testing import PaperText, n_params
 
-FOLDER = Path(__file__).resolve().parents[1]
-NOTES = (FOLDER / "notes.md").read_text()
-NOTES_FLAT = re.sub(r"\s+", " ", NOTES)
-ARTICLE = (FOLDER / "article.md").read_text()
+TEXT = PaperText.of(__file__)
+NOTES, ARTICLE = TEXT.notes, TEXT.article
+FOLDER = TEXT.folder
 DEFAULT = yaml.safe_load((FOLDER / "configs" / "default.yaml").read_text())
 GPU = yaml.safe_load((FOLDER / "configs" / "gpu.yaml").read_text())
-
-
-def in_notes(*strings: str) -> None:
-    for s in strings:
-        assert re.sub(r"\s+", " ", s) in NOTES_FLAT, f"notes.md should contain {s!r} (recomputed from the code)"
-
-
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+in_notes = TEXT.in_notes
 
 
 def test_vocabulary_and_uniform_loss():
