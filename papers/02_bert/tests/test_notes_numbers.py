@@ -1,17 +1,13 @@
 """Every worked number in notes.md, recomputed from the code; the maths-to-code table and the
 article's code excerpts checked against the source."""
 
-import re
-
 import torch
 import torch.nn.functional as F
-from bert import data, lightning, model
+from bert import convert, data, lightning, model
 from bert.model import BertConfig, BertModel
 from shared.testing import PaperText
 
 TEXT = PaperText.of(__file__)
-NOTES, ARTICLE = TEXT.notes, TEXT.article
-SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "data", "convert")}
 in_notes = TEXT.in_notes
 
 
@@ -50,32 +46,9 @@ def test_bert_base_parameter_count():
              f"${fmt(emb)} + 12 \\cdot {fmt(layer)} + {fmt(pool)} = {fmt(total)}$")
 
 
-def _normalise(code: str) -> str:
-    return re.sub(r"\s+", " ", code).strip()
-
-
 def test_maths_to_code_table_names_real_functions_and_real_lines():
-    section = NOTES.split("## 7. From maths to code", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| equation")]
-    assert len(rows) >= 20
-    import inspect
-
-    for row in rows:
-        _, function, line = [c.strip() for c in row.strip("|").split(" | ")]
-        owner = re.fullmatch(r"`([\w.]+)`", function).group(1)
-        module = next(m for m in (model, data, lightning) if hasattr(m, owner.split(".")[0]))
-        obj = module
-        for part in owner.split("."):
-            obj = getattr(obj, part)
-        for snippet in re.findall(r"`([^`]+)`", line):
-            assert _normalise(snippet) in _normalise(inspect.getsource(obj)), f"{snippet!r} is not in {owner}"
+    TEXT.check_maths_to_code("7. From maths to code", (model, data, lightning), min_rows=20)
 
 
 def test_article_code_excerpts_match_the_code():
-    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
-    assert len(blocks) >= 3
-    files = [[line.strip() for line in text.splitlines()] for text in SOURCES.values()]
-    for block in blocks:
-        lines = [line.strip() for line in block.strip("\n").splitlines()]
-        found = any(lines == src[i : i + len(lines)] for src in files for i in range(len(src) - len(lines) + 1))
-        assert found, f"article.md excerpt is not a contiguous piece of the package:\n{block}"
+    TEXT.check_article_excerpts((model, lightning, data, convert), min_blocks=3)
