@@ -4,20 +4,16 @@ If the code changes a number, or the notes are edited, the matching test fails: 
 The notes' maths-to-code table and the article's code excerpts are checked against the source too.
 """
 
-import inspect
 import math
-import re
 
 import torch
-from palm import lightning, model, optim
+from palm import data, lightning, model, optim
 from palm.lightning import PaLMLanguageModel, palm_loss
 from palm.model import MultiQueryAttention, PaLMConfig, SwiGLU, apply_rope, kv_cache_elements, rope_angles
 from palm.optim import PaLMAdafactor
 from shared.testing import PaperText, n_params
 
 TEXT = PaperText.of(__file__)
-NOTES, ARTICLE = TEXT.notes, TEXT.article
-SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "optim", "data")}
 in_notes = TEXT.in_notes
 
 
@@ -106,36 +102,12 @@ def test_first_optimizer_step_example():
     in_notes("moves by $10^{-2} \\cdot 0.1 \\cdot 0.1 = 10^{-4}$")
 
 
-def _normalise(code: str) -> str:
-    return re.sub(r"\s+", " ", code).strip()
-
-
 def test_maths_to_code_table_names_real_functions_and_real_lines():
-    section = NOTES.split("## 6. From maths to code", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| equation")]
-    assert len(rows) >= 20
-    for row in rows:
-        _equation, function, line = [c.strip() for c in row.strip("|").split(" | ")]
-        owner = re.fullmatch(r"`([\w.]+)`", function).group(1)
-        obj = next(m for m in (model, lightning, optim) if hasattr(m, owner.split(".")[0]))
-        for part in owner.split("."):
-            obj = getattr(obj, part)  # raises if the function was renamed
-        snippets = re.findall(r"`([^`]+)`", line)
-        assert snippets, line
-        for snippet in snippets:
-            assert _normalise(snippet) in _normalise(inspect.getsource(obj)), f"{snippet!r} is not in {owner}"
+    TEXT.check_maths_to_code("6. From maths to code", (model, lightning, optim), min_rows=20)
 
 
 def test_article_code_excerpts_match_the_code():
-    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
-    assert len(blocks) >= 3
-    files = {name: [line.strip() for line in text.splitlines()] for name, text in SOURCES.items()}
-    for block in blocks:
-        lines = [line.strip() for line in block.strip("\n").splitlines()]
-        found = any(
-            lines == src[i : i + len(lines)] for src in files.values() for i in range(len(src) - len(lines) + 1)
-        )
-        assert found, f"article.md excerpt is not a contiguous piece of the package's code:\n{block}"
+    TEXT.check_article_excerpts((model, lightning, optim, data), min_blocks=3)
 
 
 def test_scale_ratios_and_self_check_cache_answer():
