@@ -9,24 +9,21 @@ The measured default run (`OMP_NUM_THREADS=1 uv run papers train 16`; README.md)
 ViT 0.9667, CNN lead 17.5 points at 10% and 2.8 at 100% (a shrink of 14.7).
 """
 
-import json
-
 import pytest
+from shared.testing import run_default_config
 from vision_transformer.lightning import CLAIM_THRESHOLD, CNN_LEAD_MIN, GAP_SHRINK_MIN
 from vision_transformer.train import main
 
 
 @pytest.mark.claim
 def test_default_run_learns_digits_and_the_cnn_lead_shrinks_with_data(tmp_path):
-    main(["fit", "--run.root", str(tmp_path), "--run.name", "claim", "--trainer.enable_progress_bar", "false"])
-    run = tmp_path / "16_vision_transformer" / "claim"
-    out = json.loads((run / "results.json").read_text())
-    m = out["metrics"]
+    results, run = run_default_config(main, "16_vision_transformer", tmp_path)
+    m = results["metrics"]
     assert m["test/accuracy"] >= CLAIM_THRESHOLD, m
     lead_small = m["test/cnn_accuracy_frac_10"] - m["test/vit_accuracy_frac_10"]
     lead_full = m["test/cnn_accuracy_frac_100"] - m["test/vit_accuracy_frac_100"]
     assert lead_small >= CNN_LEAD_MIN, (lead_small, m)
     assert lead_full <= lead_small - GAP_SHRINK_MIN, (lead_small, lead_full, m)
-    assert out["claim"]["holds"] is True, out["claim"]
+    assert results["claim"]["holds"] is True, results["claim"]
     for name in ("data_efficiency.png", "attention_rollout.png", "position_similarity.png"):
         assert (run / "figures" / name).is_file(), name

@@ -4,14 +4,13 @@ If the code changes a number, or the notes are edited, the matching test fails: 
 The notes' maths-to-code table and the article's code excerpts are checked against the source too.
 """
 
-import inspect
 import re
 
 import torch
 import torch.nn.functional as F
 import yaml
 from shared.testing import PaperText, n_params
-from vision_transformer import lightning, model
+from vision_transformer import convert, data, lightning, model
 from vision_transformer.data import ImageData, fraction_key
 from vision_transformer.lightning import CLAIM_THRESHOLD, CNN_LEAD_MIN, GAP_SHRINK_MIN, ViTClassifier
 from vision_transformer.model import (
@@ -25,9 +24,8 @@ from vision_transformer.model import (
 )
 
 TEXT = PaperText.of(__file__)
-FOLDER, NOTES, ARTICLE = TEXT.folder, TEXT.notes, TEXT.article
+FOLDER = TEXT.folder
 README_FLAT = re.sub(r"\s+", " ", TEXT.readme)
-SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "data", "convert")}
 in_notes = TEXT.in_notes
 
 
@@ -169,38 +167,9 @@ def test_default_recipe_and_claim_thresholds_match_the_config_and_the_code():
 # --- the maths-to-code table and the article's code excerpts ------------------------------------------------------
 
 
-def _normalise(code: str) -> str:
-    return re.sub(r"\s+", " ", code).strip()
-
-
-def _table_rows() -> list[list[str]]:
-    section = NOTES.split("## 6. From maths to code", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| equation")]
-    return [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
-
-
 def test_maths_to_code_table_names_real_functions_and_real_lines():
-    rows = _table_rows()
-    assert len(rows) >= 12
-    for _equation, function, line in rows:
-        owner = re.fullmatch(r"`([\w.]+)`", function).group(1)
-        obj = model if hasattr(model, owner.split(".")[0]) else lightning
-        for part in owner.split("."):
-            obj = getattr(obj, part)  # raises if the function was renamed
-        obj = obj.fget if isinstance(obj, property) else obj
-        snippets = re.findall(r"`([^`]+)`", line)
-        assert snippets, line
-        for snippet in snippets:
-            assert _normalise(snippet) in _normalise(inspect.getsource(obj)), f"{snippet!r} is not in {owner}"
+    TEXT.check_maths_to_code("6. From maths to code", (model, lightning), min_rows=12)
 
 
 def test_article_code_excerpts_match_the_code():
-    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
-    assert len(blocks) >= 3
-    files = {name: [line.strip() for line in text.splitlines()] for name, text in SOURCES.items()}
-    for block in blocks:
-        lines = [line.strip() for line in block.strip("\n").splitlines()]
-        found = any(
-            lines == src[i : i + len(lines)] for src in files.values() for i in range(len(src) - len(lines) + 1)
-        )
-        assert found, f"article.md excerpt is not a contiguous piece of the package:\n{block}"
+    TEXT.check_article_excerpts((model, lightning, data, convert), min_blocks=3)
