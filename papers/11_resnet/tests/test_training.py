@@ -93,5 +93,8 @@ def test_claim_needs_plain_degradation_and_no_residual_degradation():
     assert degradation_claim(metrics(0.01, 0.40, 0.02, 0.01), [8, 32])["holds"]
     assert not degradation_claim(metrics(0.01, 0.05, 0.02, 0.01), [8, 32])["holds"]  # plain did not degrade
     assert not degradation_claim(metrics(0.01, 0.40, 0.02, 0.10), [8, 32])["holds"]  # residual degraded too
+    assert not degradation_claim(metrics(0.30, 0.60, 0.30, 0.29), [8, 32])["holds"]  # gaps fine, nothing learned
+    assert not degradation_claim(metrics(0.01, 0.40, 0.11, 0.10), [8, 32])["holds"]  # one shallow net did not learn
+    assert degradation_claim(metrics(0.10, 0.40, 0.10, 0.11), [8, 32])["learned"]  # the bound itself passes
     assert not degradation_claim({}, [8, 32])["holds"]  # missing metrics never pass
     assert math.isnan(degradation_claim({}, [8, 32])["value"]["plain_gap"])
