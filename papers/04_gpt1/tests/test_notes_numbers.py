@@ -4,14 +4,13 @@ If the code changes a number, or the notes are edited, the matching test fails: 
 The notes' maths-to-code table and the article's code excerpts are checked against the source too.
 """
 
-import inspect
 import math
-import re
 
+import gpt1
 import torch
 import torch.nn.functional as F
 import yaml
-from gpt1 import convert, data, lightning, model
+from gpt1 import convert, data, lightning, model, train
 from gpt1.data import make_tokenizer, special_ids, transform_entailment
 from gpt1.lightning import GPT1, finetune_lr, pretrain_lr
 from gpt1.model import GPT, Block, CausalSelfAttention, FeedForward, GPTConfig
@@ -19,7 +18,6 @@ from shared.data import load_shakespeare
 from shared.testing import PaperText, n_params
 
 TEXT = PaperText.of(__file__)
-NOTES, ARTICLE = TEXT.notes, TEXT.article
 FOLDER = TEXT.folder
 DEFAULT = yaml.safe_load((FOLDER / "configs" / "default.yaml").read_text())
 GPU = yaml.safe_load((FOLDER / "configs" / "gpu.yaml").read_text())
@@ -150,32 +148,10 @@ def test_parameter_count_at_the_papers_size():
 # --- the maths-to-code table and the article's code excerpts ------------------------------------------------
 
 
-def _normalise(code: str) -> str:
-    return re.sub(r"\s+", " ", code).strip()
-
-
 def test_maths_to_code_table_names_real_functions_and_real_lines():
-    section = NOTES.split("## 7. From maths to code", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| equation")]
-    assert len(rows) >= 20
-    for row in rows:
-        _, function, line = [c.strip() for c in row.strip("|").split(" | ")]
-        owner = re.fullmatch(r"`([\w.]+)`", function).group(1)
-        obj = next(m for m in (model, lightning, data) if hasattr(m, owner.split(".")[0]))
-        for part in owner.split("."):
-            obj = getattr(obj, part)  # raises if the function was renamed
-        snippets = re.findall(r"`([^`]+)`", line)
-        assert snippets, line
-        for snippet in snippets:
-            assert _normalise(snippet) in _normalise(inspect.getsource(obj)), f"{snippet!r} is not in {owner}"
+    TEXT.check_maths_to_code("7. From maths to code", (model, lightning, data), min_rows=20)
 
 
 def test_article_code_excerpts_match_the_code():
-    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
-    assert len(blocks) >= 3
-    package = FOLDER / "gpt1"
-    files = [[line.strip() for line in p.read_text().splitlines()] for p in sorted(package.glob("*.py"))]
-    for block in blocks:
-        lines = [line.strip() for line in block.strip("\n").splitlines()]
-        found = any(lines == src[i : i + len(lines)] for src in files for i in range(len(src) - len(lines) + 1))
-        assert found, f"article.md excerpt is not a contiguous piece of the package:\n{block}"
+    # every file of the package, as before: gpt1/__init__.py, convert, data, lightning, model, train
+    TEXT.check_article_excerpts((gpt1, convert, data, lightning, model, train), min_blocks=3)
