@@ -34,7 +34,7 @@ class ResNetConfig:
     stem: Literal["cifar", "imagenet"] = "cifar"  # 3x3 conv (Section 4.2) or 7x7/2 conv + 3x3/2 max pool (Table 1)
     residual: bool = True  # False: the plain counterpart, same layers without shortcuts
     shortcut: Literal["A", "B"] = "B"  # where the shape changes: A = zero-padded identity, B = 1x1 projection
-    bottleneck_stride: Literal["1x1", "3x3"] = "1x1"  # paper: stride on the first 1x1; torchvision: on the 3x3
+    bottleneck_stride: Literal["1x1", "3x3"] = "1x1"  # original Caffe models: on the first 1x1; torchvision: the 3x3
     in_channels: int = 3
     n_classes: int = 10
     zero_init_residual: bool = False  # not the paper: start every residual branch at F(x) = 0 (Goyal et al. 2017)
@@ -156,9 +156,10 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     """Figure 5 right: 1x1 reduces the channels to `width`, 3x3 works at that width, 1x1 restores 4 x width.
 
-    Keeps a 50/101/152-layer net at about the cost of a 34-layer one. The paper (and the original
-    Caffe models) put the stride-2 on the first 1x1; torchvision puts it on the 3x3 ("ResNet v1.5"),
-    which sees every input pixel instead of one in four. `stride_on` chooses.
+    Keeps a 50/101/152-layer net at about the cost of a 34-layer one. The authors' released Caffe
+    models put the stride-2 on the first 1x1 (the paper's text does not say which convolution);
+    torchvision puts it on the 3x3 ("ResNet v1.5"), which sees every input pixel instead of one in
+    four. `stride_on` chooses.
     """
 
     expansion = 4

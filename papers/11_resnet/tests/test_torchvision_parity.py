@@ -57,7 +57,7 @@ def test_papers_resnet50_strides_the_first_1x1_and_so_differs_from_torchvision()
     ref = torchvision.models.resnet50(weights=None)
     randomise_batchnorm(ref)
     ref.eval()
-    ours = ResNet(imagenet_config(50)).eval()  # the paper's placement: stride 2 on the first 1x1
+    ours = ResNet(imagenet_config(50)).eval()  # the released Caffe models' placement: stride 2 on the first 1x1
     assert n_params(ours) == n_params(ref)  # where the stride sits changes no weight shape
     load_torchvision_state_dict(ours, ref.state_dict())
     x = torch.randn(1, 3, 64, 64)
