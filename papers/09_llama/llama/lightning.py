@@ -182,10 +182,22 @@ class LlamaAblation(L.LightningModule):
         no_decay = [p for p in self.parameters() if p.dim() < 2]
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}], lr=hp.lr, betas=(0.9, 0.95))
-        total = hp.decay_steps or max(1, int(self.trainer.estimated_stepping_batches))
+        total = hp.decay_steps or self._steps_in_run()
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: cosine_lr(step, hp.warmup_steps, total, hp.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def _steps_in_run(self) -> int:
+        """The steps this run will take, as trainer.estimated_stepping_batches counts them, but from the
+        data module: that property builds the trainer's training loader before a resumed run restores
+        the loop, and the loader would then start its epoch again instead of at the next batch."""
+        trainer = self.trainer
+        batches, limit = len(trainer.datamodule.train_dataloader()), trainer.limit_train_batches  # fast_dev_run sets it
+        batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+        steps = math.ceil(batches / trainer.accumulate_grad_batches) * max(trainer.max_epochs, 1)
+        if trainer.max_epochs == -1 or (trainer.max_steps != -1 and trainer.max_steps < steps):
+            steps = trainer.max_steps
+        return max(1, int(steps))
 
     def claim(self, metrics: dict) -> dict:
         """The LLaMA block beats the GPT-2 block: test loss gap (GPT-2 minus LLaMA) >= CLAIM_MARGIN."""

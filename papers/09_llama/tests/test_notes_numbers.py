@@ -4,7 +4,6 @@ the article's code excerpts are verbatim source."""
 import inspect
 import math
 import re
-from pathlib import Path
 
 import llama.convert
 import llama.lightning
@@ -12,16 +11,12 @@ import llama.model
 import torch
 from llama.lightning import VARIANTS, count_params, variant_configs
 from llama.model import ModelConfig, RMSNorm, apply_rope, rope_angles, swiglu_hidden
+from shared.testing import PaperText
 
-FOLDER = Path(__file__).resolve().parents[1]
-NOTES = (FOLDER / "notes.md").read_text()
-ARTICLE = (FOLDER / "article.md").read_text()
+TEXT = PaperText.of(__file__)
+NOTES, ARTICLE = TEXT.notes, TEXT.article
 MODULES = (llama.model, llama.lightning, llama.convert)
-
-
-def in_notes(*snippets: str) -> None:
-    for s in snippets:
-        assert s in NOTES, f"notes.md should contain {s!r}"
+in_notes = TEXT.in_notes
 
 
 def test_rmsnorm_example():
