@@ -6,19 +6,17 @@ The notes' maths-to-code table and the article's code excerpts are checked again
 
 import inspect
 import math
-import re
 
 import pytest
 import torch
 import torch.nn.functional as F
-from gpt2 import convert, lightning, model
+from gpt2 import convert, data, lightning, model
 from gpt2.lightning import GPT2LanguageModel
 from gpt2.model import GPT2, Block, GPT2Config, gelu, top_k_filter, top_p_filter
 from shared.testing import PaperText
 
 TEXT = PaperText.of(__file__)
-FOLDER, NOTES, ARTICLE = TEXT.folder, TEXT.notes, TEXT.article
-SOURCES = {name: TEXT.source(name) for name in ("model", "lightning", "data", "convert")}
+FOLDER = TEXT.folder
 in_notes = TEXT.in_notes
 LOGITS = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0, 3.0]])
 VOCAB, N_CTX = 81, 64  # the default run: characters of the embedded plays, data.block_size
@@ -119,32 +117,9 @@ def test_training_budget_of_the_default_run():
 # --- the maths-to-code table and the article's code excerpts ------------------------------------------
 
 
-def _normalise(code: str) -> str:
-    return re.sub(r"\s+", " ", code).strip()
-
-
 def test_maths_to_code_table_names_real_functions_and_real_lines():
-    section = NOTES.split("## 5. From maths to code", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| equation")]
-    assert len(rows) >= 15
-    modules = (model, lightning, convert)
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split(" | ")]
-        owner = re.fullmatch(r"`([\w.]+)`", cells[-2]).group(1)
-        obj = next(m for m in modules if hasattr(m, owner.split(".")[0]))
-        for part in owner.split("."):
-            obj = getattr(obj, part)  # raises if the function was renamed
-        for snippet in re.findall(r"`([^`]+)`", cells[-1]):
-            assert _normalise(snippet) in _normalise(inspect.getsource(obj)), f"{snippet!r} is not in {owner}"
+    TEXT.check_maths_to_code("5. From maths to code", (model, lightning, convert), min_rows=15)
 
 
 def test_article_code_excerpts_match_the_code():
-    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
-    assert len(blocks) >= 3
-    files = {name: [line.strip() for line in text.splitlines()] for name, text in SOURCES.items()}
-    for block in blocks:
-        lines = [line.strip() for line in block.strip("\n").splitlines()]
-        found = any(
-            lines == src[i : i + len(lines)] for src in files.values() for i in range(len(src) - len(lines) + 1)
-        )
-        assert found, f"article.md excerpt is not a contiguous piece of the package's code:\n{block}"
+    TEXT.check_article_excerpts((model, lightning, data, convert), min_blocks=3)
