@@ -4,21 +4,19 @@ If the code changes a number, or the notes are edited, the matching test fails: 
 The notes' maths-to-code table and the article's code excerpts are checked against the source too.
 """
 
-import inspect
 import re
 from pathlib import Path
 
 import torch
-from layer_norm import invariance, lightning, model
+from layer_norm import data, invariance, lightning, model
 from layer_norm.invariance import TABLE_1, TRANSFORMS
 from layer_norm.model import BatchNorm, LayerNormFunction
+from shared.testing import PaperText
 
+TEXT = PaperText.of(__file__)
 FOLDER = Path(__file__).resolve().parents[1]
 NOTES = (FOLDER / "notes.md").read_text()
 NOTES_FLAT = re.sub(r"\s+", " ", NOTES)
-ARTICLE = (FOLDER / "article.md").read_text()
-PACKAGE = FOLDER / "layer_norm"
-SOURCES = {name: (PACKAGE / f"{name}.py").read_text() for name in ("model", "lightning", "data", "invariance")}
 
 A = torch.tensor([[1.0, 2.0, 3.0, 6.0]])  # section 4's case, d_model = 4
 EPS = 1e-5
@@ -103,33 +101,9 @@ def test_invariance_table_in_the_notes_is_table_1():
 # --- the maths-to-code table and the article's code excerpts ------------------------------------------------
 
 
-def _normalise(code: str) -> str:
-    return re.sub(r"\s+", " ", code).strip()
-
-
 def test_maths_to_code_table_names_real_functions_and_real_lines():
-    section = NOTES.split("## 6. From maths to code", 1)[1].split("\n## ", 1)[0]
-    rows = [r for r in section.splitlines() if r.startswith("| ") and not r.startswith("| equation")]
-    assert len(rows) >= 12
-    for row in rows:
-        _equation, function, line = [c.strip() for c in row.strip("|").split(" | ")]
-        owner = re.fullmatch(r"`([\w.]+)`", function).group(1)
-        obj = next(m for m in (model, invariance, lightning) if hasattr(m, owner.split(".")[0]))
-        for part in owner.split("."):
-            obj = getattr(obj, part)
-        snippets = re.findall(r"`([^`]+)`", line)
-        assert snippets, line
-        for snippet in snippets:
-            assert _normalise(snippet) in _normalise(inspect.getsource(obj)), f"{snippet!r} is not in {owner}"
+    TEXT.check_maths_to_code("6. From maths to code", (model, invariance, lightning), min_rows=12)
 
 
 def test_article_code_excerpts_match_the_code():
-    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
-    assert len(blocks) >= 3
-    files = {name: [line.strip() for line in text.splitlines()] for name, text in SOURCES.items()}
-    for block in blocks:
-        lines = [line.strip() for line in block.strip("\n").splitlines()]
-        found = any(
-            lines == src[i : i + len(lines)] for src in files.values() for i in range(len(src) - len(lines) + 1)
-        )
-        assert found, f"article.md excerpt is not a contiguous piece of the package's source:\n{block}"
+    TEXT.check_article_excerpts((model, lightning, data, invariance), min_blocks=3)
