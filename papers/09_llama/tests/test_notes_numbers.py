@@ -1,9 +1,7 @@
 """The worked numbers in notes.md, recomputed from the code; the maths-to-code table names real lines;
 the article's code excerpts are verbatim source."""
 
-import inspect
 import math
-import re
 
 import llama.convert
 import llama.lightning
@@ -14,7 +12,6 @@ from llama.model import ModelConfig, RMSNorm, apply_rope, rope_angles, swiglu_hi
 from shared.testing import PaperText
 
 TEXT = PaperText.of(__file__)
-NOTES, ARTICLE = TEXT.notes, TEXT.article
 MODULES = (llama.model, llama.lightning, llama.convert)
 in_notes = TEXT.in_notes
 
@@ -95,28 +92,9 @@ def test_parameter_matching_numbers():
     in_notes(f"`swiglu_hidden(512)` returns {swiglu_hidden(512)}", f"would give {swiglu_hidden(512, 256)}")
 
 
-def _normalise(code: str) -> str:
-    return re.sub(r"\s+", " ", code).strip()
-
-
 def test_maths_to_code_table_names_real_functions_and_lines():
-    section = NOTES.split("## 6. From maths to code", 1)[1].split("\n## ", 1)[0]
-    rows = [r for r in section.splitlines() if r.startswith("| ") and not r.startswith("| equation")]
-    assert len(rows) >= 8
-    for row in rows:
-        function = re.findall(r"`([\w.]+)`", row.split(" | ")[1])[0]
-        owner = next(m for m in MODULES if hasattr(m, function.split(".")[0]))
-        obj = owner
-        for part in function.split("."):
-            obj = getattr(obj, part)
-        line = re.findall(r"`([^`]+)`", row.split(" | ")[2])[0]
-        assert _normalise(line) in _normalise(inspect.getsource(obj)), f"{line!r} is not in {function}"
+    TEXT.check_maths_to_code("6. From maths to code", MODULES, min_rows=8)
 
 
 def test_article_code_excerpts_match_the_code():
-    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
-    assert len(blocks) >= 3
-    files = [[line.strip() for line in inspect.getsource(m).splitlines()] for m in MODULES]
-    for block in blocks:
-        lines = [line.strip() for line in block.strip("\n").splitlines()]
-        assert any(lines == src[i : i + len(lines)] for src in files for i in range(len(src) - len(lines) + 1)), block
+    TEXT.check_article_excerpts(MODULES, min_blocks=3)
