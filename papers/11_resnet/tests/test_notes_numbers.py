@@ -1,7 +1,6 @@
 """Every worked number in notes.md, recomputed from the code and found in the text as written.
 The maths-to-code table and the article's code excerpts are checked against the source too."""
 
-import inspect
 import re
 from pathlib import Path
 
@@ -9,12 +8,12 @@ import torch
 from resnet import data, lightning, model
 from resnet.lightning import DegradationExperiment
 from resnet.model import BasicBlock, ResNet, imagenet_config
+from shared.testing import PaperText
 
+TEXT = PaperText.of(__file__)
 FOLDER = Path(__file__).resolve().parents[1]
 NOTES = (FOLDER / "notes.md").read_text()
 NOTES_FLAT = re.sub(r"\s+", " ", NOTES)
-ARTICLE = (FOLDER / "article.md").read_text()
-SOURCES = {name: (FOLDER / "resnet" / f"{name}.py").read_text() for name in ("model", "lightning", "data")}
 
 
 def in_notes(*strings: str) -> None:
@@ -85,25 +84,8 @@ def test_bottleneck_arithmetic():
 
 
 def test_maths_to_code_table_names_real_functions_and_real_lines():
-    section = NOTES.split("## 5. From maths to code", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| equation")]
-    assert len(rows) >= 10
-    modules = (model, lightning, data)
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split(" | ")]
-        owner = re.fullmatch(r"`([\w.]+)`", cells[1]).group(1)
-        obj = next(m for m in modules if hasattr(m, owner.split(".")[0]))
-        for part in owner.split("."):
-            obj = getattr(obj, part)
-        source = re.sub(r"\s+", " ", inspect.getsource(obj))
-        for snippet in re.findall(r"`([^`]+)`", cells[2]):
-            assert re.sub(r"\s+", " ", snippet) in source, f"{snippet!r} is not in {owner}"
+    TEXT.check_maths_to_code("5. From maths to code", (model, lightning, data), min_rows=10)
 
 
 def test_article_code_excerpts_match_the_code():
-    blocks = re.findall(r"```python\n(.*?)```", ARTICLE, flags=re.S)
-    assert len(blocks) >= 2
-    files = [[line.strip() for line in text.splitlines()] for text in SOURCES.values()]
-    for block in blocks:
-        lines = [line.strip() for line in block.strip("\n").splitlines()]
-        assert any(lines == src[i : i + len(lines)] for src in files for i in range(len(src) - len(lines) + 1)), block
+    TEXT.check_article_excerpts((model, lightning, data), min_blocks=2)
