@@ -13,8 +13,9 @@ def test_default_run_beats_the_target_and_the_larger_model_wins(tmp_path):
     assert results["claim"]["holds"] is True, results["claim"]
     assert results["metrics"]["test/loss"] < CLAIM_TARGET
     assert results["metrics"]["test/loss"] < results["metrics"]["test/loss_small"]
-    assert results["metrics"]["test/zeroshot_chance"] == pytest.approx(0.1)
-    assert results["metrics"]["test/zeroshot_acc"] >= ZEROSHOT_TARGET >= 2 * results["metrics"]["test/zeroshot_chance"]
+    chance = results["metrics"]["test/zeroshot_chance"]  # logged as float32: 0.10000000149
+    assert chance == pytest.approx(0.1) and ZEROSHOT_TARGET >= 2 * round(chance, 6)  # target: twice chance
+    assert results["metrics"]["test/zeroshot_acc"] >= ZEROSHOT_TARGET
     assert results["metrics"]["test/zeroshot_acc"] > results["metrics"]["test/zeroshot_acc_small"]
     assert (run / "figures" / "val_loss_by_size.png").is_file()
     assert len((run / "sample.txt").read_text()) > 300
