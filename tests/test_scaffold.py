@@ -38,7 +38,7 @@ def test_new_paper_passes_check_and_its_own_tests(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder / "tests")],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "5 passed" in proc.stdout
+    assert "14 passed" in proc.stdout  # the template model, claim and the shared train-CLI suite
 
 
 def _small_repo(tmp_path: Path) -> Path:

@@ -2,7 +2,6 @@
 end, refused resumes, one-line errors, --help, python -m) with this paper's settings."""
 
 from shared.testing import TrainCLITests
-
 from {{slug}}.train import main
 
 STEPS = ["--data.n_train", "64", "--data.n_test", "32", "--data.batch_size", "16"]  # 4 steps an epoch
