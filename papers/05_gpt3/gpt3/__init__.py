@@ -1,0 +1,1 @@
+"""Language Models are Few-Shot Learners (Brown et al., 2020)."""

@@ -1,0 +1,1 @@
+"""Scaling Laws for Neural Language Models (Kaplan et al., 2020)."""

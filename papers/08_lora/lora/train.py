@@ -1,0 +1,20 @@
+"""Train from the command line: `uv run papers train 08` or `python -m lora.train fit --help`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.cli import run_cli
+
+from lora.data import Data
+from lora.lightning import Module
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def main(args: list[str] | None = None):
+    return run_cli(Module, Data, paper="08_lora", default_config=CONFIGS / "default.yaml", args=args)
+
+
+if __name__ == "__main__":
+    main()
