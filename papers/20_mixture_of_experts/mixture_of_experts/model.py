@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-NOISE_EPSILON = 1e-2  # added to the noise's standard deviation, as the authors' code does (tensor2tensor expert_utils.py)
+NOISE_EPSILON = 1e-2  # added to the noise's standard deviation, as the authors' code does (tensor2tensor's
+#                       expert_utils.py, noise_epsilon)
 
 
 def cv_squared(x: Tensor) -> Tensor:

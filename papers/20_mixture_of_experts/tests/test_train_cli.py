@@ -42,9 +42,10 @@ class TestTrainCLI(TrainCLITests):
             assert f"test/loss_{name}" in metrics
         for name in ("moe", "moe_unbalanced"):
             assert 1.0 <= metrics[f"test/max_load_{name}"] <= 4 / 2  # 4 experts, top-2: at most twice the mean
+            assert 1.0 <= metrics[f"test/train_max_load_{name}"] <= 4 / 2
             assert 0.0 <= metrics[f"test/dropped_{name}"] < 1.0
-        assert set(results["claim"]["checks"]) == {"dense - moe test loss", "moe_unbalanced max/mean load",
-                                                   "moe max/mean load"}
+        assert set(results["claim"]["checks"]) == {"dense - moe test loss", "moe_unbalanced max/mean training load",
+                                                   "moe max/mean training load"}
         assert (run_dir / "figures" / "expert_load.png").stat().st_size > 10_000
 
     def test_resume_after_a_whole_epoch_matches_uninterrupted_run(self, cli):
