@@ -6,14 +6,14 @@ from pathlib import Path
 
 from shared.cli import run_cli
 
-from lora.data import Data
-from lora.lightning import Module
+from lora.data import TwoDomains
+from lora.lightning import LoRAAdaptation
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def main(args: list[str] | None = None):
-    return run_cli(Module, Data, paper="08_lora", default_config=CONFIGS / "default.yaml", args=args)
+    return run_cli(LoRAAdaptation, TwoDomains, paper="08_lora", default_config=CONFIGS / "default.yaml", args=args)
 
 
 if __name__ == "__main__":
