@@ -50,8 +50,7 @@ class MoEComparison(L.LightningModule):
         n_experts, top_k: experts per MoE layer and experts each token uses.
         capacity_factor: expert capacity = ceil(capacity_factor · tokens · k / n_experts); null: no limit.
         noisy: the paper's tunable Gaussian noise in the gate (training only).
-        w_importance, w_load: weights of the paper's two balancing losses (the paper's experiments: 0.1 each
-            in Appendix A's comparison; see notes).
+        w_importance, w_load: weights of the paper's two balancing losses (importance: Section 4; load: Appendix A).
         w_switch: weight of the Switch-style loss for the moe_switch variant.
         variants: which of dense, moe, moe_unbalanced, moe_switch to train.
         lr, weight_decay: AdamW's.
