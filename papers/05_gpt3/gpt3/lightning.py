@@ -59,12 +59,13 @@ class InContextLearning(L.LightningModule):
         attn_impl: "sdpa" (boolean band mask; the CPU default) or "flex" (flex_attention; GPU).
         compile: torch.compile the models, and flex_attention's kernel when attn_impl is flex.
         lr, min_lr, warmup_steps, weight_decay, beta2, grad_clip: the Appendix B recipe, scaled down.
+        decay_steps: the step where the cosine reaches min_lr; null: the run's last step.
     """
 
     def __init__(self, d_model: int = 64, n_heads: int = 4, n_layers: int = 4, small_d_model: int | None = 32,
                  small_n_heads: int = 2, small_n_layers: int = 2, attention_types: list[str] = ("banded", "dense"),
                  band: int = 4, attn_impl: str = "sdpa", dropout: float = 0.0, lr: float = 3e-3,
-                 min_lr: float = 3e-4, warmup_steps: int = 20, weight_decay: float = 0.1, beta2: float = 0.95,
+                 min_lr: float = 3e-4, warmup_steps: int = 20, decay_steps: int | None = None, weight_decay: float = 0.1, beta2: float = 0.95,
                  grad_clip: float = 1.0, vocab_size: int | None = None, n_ctx: int | None = None,
                  compile: bool = False) -> None:
         super().__init__()
@@ -73,6 +74,8 @@ class InContextLearning(L.LightningModule):
             raise ValueError(f"model.lr must be > 0 and model.min_lr in [0, lr], got lr={lr}, min_lr={min_lr}")
         if warmup_steps < 0 or grad_clip < 0:
             raise ValueError(f"model.warmup_steps and model.grad_clip must be >= 0, got {warmup_steps}, {grad_clip}")
+        if decay_steps is not None and decay_steps < 1:
+            raise ValueError(f"model.decay_steps must be >= 1 or null, got {decay_steps}")
         if not 0.0 < beta2 < 1.0:
             raise ValueError(f"model.beta2 must be in (0, 1), got {beta2}")
         if any(t not in ATTENTION_TYPES for t in attention_types) or not attention_types:
@@ -193,7 +196,7 @@ class InContextLearning(L.LightningModule):
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}],
                                 lr=1.0, betas=(0.9, hp.beta2), eps=1e-8)  # lr 1.0: the lambda is the rate
-        total = self.trainer.estimated_stepping_batches
+        total = hp.decay_steps or self.trainer.estimated_stepping_batches
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: warmup_cosine(step, hp.warmup_steps, total, hp.lr, hp.min_lr))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
