@@ -66,3 +66,14 @@ def test_claim_thresholds_are_the_ones_in_the_notes():
 
 def test_maths_to_code_table_quotes_the_code():
     TEXT.check_maths_to_code("6. From maths to code", [model, lightning], min_rows=15)
+
+
+def test_article_code_excerpts_are_the_code():
+    TEXT.check_article_excerpts([model, lightning], min_blocks=2)
+
+
+def test_article_numbers():
+    dense, moe = DecoderLM(ModelConfig(ffn="dense")), DecoderLM(ModelConfig(ffn="moe"))
+    TEXT.in_article(f"{n_params(moe):,} parameters in total against {n_params(dense):,}",
+                    f"of which {active_params(moe):,} touch any one token",
+                    f"= {capacity(1024, 8, 2, 2.0)} slots per expert")
