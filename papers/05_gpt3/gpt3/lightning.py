@@ -22,7 +22,8 @@ from gpt3.data import IGNORE
 from gpt3.model import ATTENTION_IMPLS, ATTENTION_TYPES, GPT3, GPT3Config
 
 SHOTS = (0, 1, 2, 4, 8, 16)  # the k of Figure 1.2's x axis that fit our 16 demonstrations
-# The claim, with thresholds below what the default run measured (README.md: 0-shot 12.9%, 16-shot 96.9%):
+# The claim, with thresholds below what the default run measured (README.md: 0-shot 12.3% against chance
+# 12.5%, 16-shot 93.5%; accuracy rose at every step of k):
 ZERO_SHOT_MARGIN = 0.05  # 0-shot accuracy at most chance + 5 points
 FEW_SHOT_MIN = 0.80  # 16-shot accuracy at least 80% (chance: 12.5%)
 
