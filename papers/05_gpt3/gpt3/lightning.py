@@ -66,7 +66,8 @@ class InContextLearning(L.LightningModule):
     def __init__(self, d_model: int = 64, n_heads: int = 4, n_layers: int = 4, small_d_model: int | None = 32,
                  small_n_heads: int = 2, small_n_layers: int = 2, attention_types: list[str] = ("banded", "dense"),
                  band: int = 4, attn_impl: str = "sdpa", dropout: float = 0.0, lr: float = 3e-3,
-                 min_lr: float = 3e-4, warmup_steps: int = 20, decay_steps: int | None = None, weight_decay: float = 0.1, beta2: float = 0.95,
+                 min_lr: float = 3e-4, warmup_steps: int = 20, decay_steps: int | None = None,
+                 weight_decay: float = 0.1, beta2: float = 0.95,
                  grad_clip: float = 1.0, vocab_size: int | None = None, n_ctx: int | None = None,
                  compile: bool = False) -> None:
         super().__init__()

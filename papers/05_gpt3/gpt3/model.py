@@ -124,7 +124,8 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         batch, t, d_model = x.shape
         q, k, v = self.W_qkv(x).split(d_model, dim=-1)  # 3 x [batch, t, d_model]
-        q, k, v = (z.view(batch, t, self.n_heads, self.d_head).transpose(1, 2) for z in (q, k, v))  # [batch, H, t, d_head]
+        q, k, v = (z.view(batch, t, self.n_heads, self.d_head).transpose(1, 2)
+                   for z in (q, k, v))  # [batch, H, t, d_head]
         if self.attn_impl == "flex":
             block_mask = _block_mask(t, self.band, str(x.device))
             out = _flex(self.compile_flex)(q, k, v, block_mask=block_mask)  # no dropout in flex_attention

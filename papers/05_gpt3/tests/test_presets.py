@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from gpt3.model import TABLE_2_1, GPT3, attended_pairs, attention_flops, count_params, preset
+from gpt3.model import GPT3, TABLE_2_1, attended_pairs, attention_flops, count_params, preset
 
 # Table D.1's parameter counts (millions): a second printed number for every size.
 TABLE_D_1 = {"small": 125, "medium": 356, "large": 760, "xl": 1320, "2.7b": 2650, "6.7b": 6660, "13b": 12850,
@@ -18,7 +18,8 @@ def test_preset_parameter_count_matches_table_2_1(name):
 
 def test_presets_keep_the_table_shapes():
     cfg = preset("175b")
-    assert (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_ff, cfg.n_ctx) == (96, 12288, 96, 128, 49152, 2048)
+    shape = (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_ff, cfg.n_ctx)
+    assert shape == (96, 12288, 96, 128, 49152, 2048)
     for name, (_, n_layers, d_model, n_heads, d_head) in TABLE_2_1.items():
         cfg = preset(name)
         assert cfg.n_layers == n_layers and cfg.d_head == d_head
