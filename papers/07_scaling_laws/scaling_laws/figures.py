@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import numpy as np
 from shared.figures import save_figure, use_style
 
@@ -31,6 +32,9 @@ def plot_loss_vs_n(analysis: dict, path: str | Path) -> Path:
             label=f"L = ({fit.n_c:.2g} / N)^{fit.alpha:.3f},  R² (log) = {fit.r2_log:.3f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=np.arange(1, 10) / 10, numticks=20))
+    ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.1f"))  # plain 2.0, 2.1, ... on a log axis
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("non-embedding parameters N")
     ax.set_ylabel("held-out loss (nats per character)")
     ax.set_title("Loss against model size")
