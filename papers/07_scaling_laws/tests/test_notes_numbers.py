@@ -8,6 +8,7 @@ import importlib.util
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 from scaling_laws import data, lightning, model, scaling
@@ -21,7 +22,7 @@ from scaling_laws.model import (
     non_embedding_params,
     training_flops,
 )
-from scaling_laws.scaling import PAPER_ALPHA_N, PAPER_N_C, PowerLawFit, loss_ratio_for_10x, r2_log
+from scaling_laws.scaling import PAPER_ALPHA_N, PAPER_N_C, PowerLawFit, fit_power_law, loss_ratio_for_10x, r2_log
 from shared.testing import PaperText
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -117,6 +118,13 @@ def test_default_run_numbers_agree_between_notes_and_readme():
     in_notes(f"after {ratio_large:,} characters and by the smallest after {ratio_small:,}")
     TEXT.in_readme(f"{ratio_small:,} / {ratio_large:,} = {ratio_small / ratio_large:.2f}")
     in_notes(f"relative error of −{100 * (2.0523 - 1.9942) / 2.0523:.2f}%")
+    # The fit and its residuals, recomputed from the six fitted losses of the notes' table.
+    n = [exact_params(2, d) for d in (8, 12, 16, 24, 32, 48)]
+    losses = [2.4626, 2.4065, 2.3410, 2.2180, 2.1235, 2.0640]
+    fit = fit_power_law(n, losses)
+    assert round(fit.alpha, 4) == alpha and round(fit.r2_log, 4) == 0.9813
+    residuals = ", ".join(f"{r:+.4f}".replace("-", "−") for r in np.log(losses) - np.log(fit.predict(n)))
+    in_notes(f"smallest size first: {residuals}")
 
 
 def test_the_claim_fails_for_a_run_at_chance():
