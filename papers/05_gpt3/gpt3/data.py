@@ -48,7 +48,7 @@ class TaskFamily:
         if len(exclude) >= self.m ** self.n_groups:
             raise ValueError("data: every task is excluded; raise answers_per_group or n_groups")
         tasks = torch.randint(0, self.m, (n, self.n_groups), generator=g)
-        for i in range(n):  # redraw the few collisions
+        for i in range(n if exclude else 0):  # redraw the few collisions
             while tuple(tasks[i].tolist()) in exclude:
                 tasks[i] = torch.randint(0, self.m, (self.n_groups,), generator=g)
         return tasks
