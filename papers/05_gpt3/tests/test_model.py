@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from gpt3.model import GPT3, CausalSelfAttention, GPT3Config, band_mask
 
 
@@ -32,12 +33,16 @@ def _attention(band_layer: bool, cfg: GPT3Config) -> CausalSelfAttention:
 def test_band_covering_the_context_equals_dense_attention():
     cfg = tiny(band=24)
     x = torch.randn(2, 24, 16)
-    banded, dense = _attention(True, cfg), _attention(False, cfg)
-    banded.band = 24  # through the mask path, not the shortcut for wide bands
-    assert torch.allclose(banded(x), dense(x), atol=1e-6)
-    # ... and through the explicit boolean mask (a band of exactly the sequence length)
-    allowed = band_mask(24, 24)
-    assert torch.equal(allowed, band_mask(24, None))
+    assert torch.allclose(_attention(True, cfg)(x), _attention(False, cfg)(x), atol=1e-6)
+    # The layer hands a band >= the length to the causal kernel; the mask path itself must agree too:
+    assert torch.equal(band_mask(24, 24), band_mask(24, None))
+    q, k, v = torch.randn(3, 2, 2, 24, 8).unbind(0)
+    with_mask = F.scaled_dot_product_attention(q, k, v, attn_mask=band_mask(24, 24))
+    assert torch.allclose(with_mask, F.scaled_dot_product_attention(q, k, v, is_causal=True), atol=1e-6)
+    # ... and so must the flex path's mask_mod (band 24 over 24 tokens), forward only on the CPU:
+    flex = _attention(True, tiny(band=24, attn_impl="flex"))
+    with torch.no_grad():
+        torch.testing.assert_close(flex(x), _attention(False, cfg)(x), atol=1e-5, rtol=1e-5)
 
 
 def test_banded_layer_hides_every_position_outside_the_band():
