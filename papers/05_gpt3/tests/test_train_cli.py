@@ -18,10 +18,10 @@ class TestTrainCLI(TrainCLITests):
     main = staticmethod(main)
     paper = "05_gpt3"
     tiny = TINY
+    # Mid-epoch here; the stop at an epoch's end is test_resume_at_epoch_end_keeps_the_learning_curve below.
     resume_cases = {
         "mid_epoch": (["--trainer.max_steps", "6", "--trainer.max_epochs", "2"],
                       ["--trainer.max_steps", "3", "--trainer.max_epochs", "2"]),
-        "epoch_end": (["--trainer.max_epochs", "2"], ["--trainer.max_epochs", "1"]),
     }
     changed_setting = ["--model.d_model", "32"]
     wrong_settings = [
@@ -46,10 +46,12 @@ class TestTrainCLI(TrainCLITests):
         assert set(results["claim"]) >= {"holds", "rises_with_k", "zero_shot_near_chance", "small_value"}
         assert (run_dir / "figures" / "accuracy_vs_shots.png").stat().st_size > 10_000
 
-    def test_resume_keeps_the_learning_curve(self, cli):
+    def test_resume_at_epoch_end_keeps_the_learning_curve(self, cli):
         straight, resumed = assert_resume_matches(cli, ["--trainer.max_epochs", "2"], ["--trainer.max_epochs", "1"])
         assert resumed["global_step"] == straight["global_step"] == 8
         assert any(r["val/acc_16shot_small"] for r in cli.fit_rows("resumed"))
+        for name in ("straight", "resumed"):  # the figure's right panel keeps the first session's points
+            assert (cli.run_dir(name) / "figures" / "accuracy_vs_shots.png").stat().st_size > 10_000
 
     def test_larger_model_alone_when_small_is_null(self, cli):
         cli.fit("--trainer.fast_dev_run", "1", "--run.name", "alone", "--model.small_d_model", "null")
