@@ -82,6 +82,7 @@ def test_ckpt_path_last_resumes_the_most_recent_run(tmp_path):
 
 @pytest.mark.parametrize("args, named", [(["--model.width", "0"], "model.width"),
                                          (["--model.widht", "3"], "widht"),
+                                         (["--model.widt", "3"], "widt"),  # a prefix is no abbreviation
                                          (["--trainer.max_epochs", "x"], "max_epochs")])
 def test_mistakes_are_one_line_and_leave_no_empty_run_folder(tmp_path, capsys, args, named):
     with pytest.raises(SystemExit) as info:
@@ -157,6 +158,14 @@ def test_resume_from_any_step_matches_the_uninterrupted_run(tmp_path, stop):
     cli = TrainCLI(toy_main, "toy", tmp_path, QUIET)
     straight, resumed = assert_resume_matches(cli, ["--trainer.max_steps", "12"], ["--trainer.max_steps", str(stop)])
     assert straight["global_step"] == 12 and straight["epochs"] == 3  # 5 batches an epoch: the third is cut short
+
+
+def test_resume_after_a_max_epochs_stop_with_max_steps_set_matches_the_uninterrupted_run(tmp_path):
+    """Lightning restores a run with max_steps as iteration-based: from a plain end-of-epoch
+    checkpoint the resumed run took 1 batch of the next epoch instead of 5 (global step 6, not 10)."""
+    cli = TrainCLI(toy_main, "toy", tmp_path, [*QUIET, "--trainer.max_steps", "500"])
+    straight, _ = assert_resume_matches(cli, ["--trainer.max_epochs", "2"], ["--trainer.max_epochs", "1"])
+    assert straight["global_step"] == 10
 
 
 @pytest.mark.parametrize("stop", [2, 3], ids=["on_a_validation_step", "between_validations"])

@@ -81,13 +81,25 @@ class LastCheckpoint(ModelCheckpoint):
     When a validation is due right after that last step, the save waits for its end: a resumed
     Lightning loop counts that validation as done, so whatever the model records while validating
     (a curve for a figure) must already be in the checkpoint.
+
+    The same save is made on the last batch of the last epoch when `max_steps` is set too (a run
+    stopped by `max_epochs` before it reaches `max_steps`). Lightning treats a run with `max_steps`
+    as iteration-based and restores even an end-of-epoch checkpoint as if the epoch were still
+    running: a resumed run then took one batch of the next epoch instead of all of them.
     """
 
     _save_after_validation = False
 
+    @staticmethod
+    def _stops_after_this_batch(trainer) -> bool:
+        if 0 < trainer.max_steps <= trainer.global_step:
+            return True
+        last_epoch = trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs
+        return trainer.max_steps > 0 and last_epoch and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        if 0 < trainer.max_steps <= trainer.global_step and not self._should_skip_saving_checkpoint(trainer):
+        if self._stops_after_this_batch(trainer) and not self._should_skip_saving_checkpoint(trainer):
             loop = trainer.fit_loop
             # Lightning's own test for "validate after this batch" (private, pinned by uv.lock).
             if loop.epoch_loop._should_check_val_fx(loop._data_fetcher):
