@@ -87,8 +87,10 @@ class PaperCLI(LightningCLI):
         self.command = command or typed_command(f"{model_class.__module__.split('.')[0]}.train", args)
         self.created_run_dir: Path | None = None
         defaults = [str(default_config)] if default_config else []
-        parser_kwargs = {sub: {"default_config_files": defaults, "exit_on_error": False} for sub in SUBCOMMANDS}
-        parser_kwargs["exit_on_error"] = False
+        # allow_abbrev off: argparse would otherwise take `--model.n_expert 4` for `--model.n_experts 4`.
+        parser_kwargs = {sub: {"default_config_files": defaults, "exit_on_error": False, "allow_abbrev": False}
+                         for sub in SUBCOMMANDS}
+        parser_kwargs.update(exit_on_error=False, allow_abbrev=False)
         try:
             super().__init__(
                 model_class,
