@@ -236,9 +236,8 @@ def test_pytest_plugin_gives_an_xdist_worker_one_thread(monkeypatch):
     before = torch.get_num_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     try:
-        # The controlling process of a run without workers (-n 0): untouched.
-        pytest_configure(SimpleNamespace(getoption=lambda name, default=None: 0))
-        assert "OMP_NUM_THREADS" not in os.environ and "PAPERS_PYTEST_LOCKS" not in os.environ
+        pytest_configure(SimpleNamespace())  # the controlling process: untouched
+        assert "OMP_NUM_THREADS" not in os.environ
         pytest_configure(SimpleNamespace(workerinput={"workerid": "gw0"}))
         assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
     finally:
