@@ -1,0 +1,1 @@
+"""Constitutional AI: Harmlessness from AI Feedback (Bai et al., 2022)."""

@@ -1,0 +1,1 @@
+"""Chain-of-Thought Prompting Elicits Reasoning in Large Language Models (Wei et al., 2022)."""

@@ -1,0 +1,1 @@
+"""GPT-4 Technical Report (evaluation methodology) (OpenAI, 2023)."""
