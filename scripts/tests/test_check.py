@@ -1,5 +1,7 @@
 """`papers check` and `papers index` catch what they promise to catch, on a small fake repo."""
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -178,3 +180,15 @@ def test_cli_reports_errors_in_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err == "papers train: error: no paper matches '99' under papers/ (try a number like 01 or a folder name)"
     assert main(["bench", "77"]) == 2
+
+
+def test_papers_train_runs_the_paper_module_in_a_fresh_process(tmp_path):
+    """The learner's path end to end, once for the repo: `papers train 01 ...` starts
+    `python -m attention_is_all_you_need.train fit ...` in a new interpreter, whose bad setting is one
+    line on stderr and exit status 2. (Each paper's own `python -m` test runs in-process; see
+    `shared.testing.TrainCLITests.test_module_runs_as_a_script`.)"""
+    proc = subprocess.run([sys.executable, "-m", "papers_cli", "train", "01", "--run.root", str(tmp_path),
+                           "--model.n_heads", "5"], capture_output=True, text=True, timeout=300)
+    assert (proc.returncode, proc.stderr.strip()) == (2, "error: d_model (64) must be divisible by n_heads (5)")
+    runs = tmp_path / "01_attention_is_all_you_need"
+    assert not runs.exists() or not any(runs.iterdir()), "a rejected setting left a run folder behind"
