@@ -1,35 +1,188 @@
-"""The embedded default data, generated in code. Replace with the paper's task."""
+"""Generated multi-step arithmetic problems, written in two styles, and the training documents.
+
+A problem is a start digit and k steps, each an operation on a digit, everything modulo 10. Every
+question is written at the same width: max_steps operation slots, the unused ones written "..".
+With max_steps = 5:
+
+    question          3+5-2+7....?     (3, then +5, -2, +7; two empty slots)
+    chain of thought  =8=6=3A3;        (the value after each step, then the answer)
+    answer only       A3;
+
+The fixed width puts the operation that step i needs exactly 2 * max_steps tokens behind the `=`
+where the model writes step i's value, for every i and every k: a small model learns that fixed
+look-up in a few hundred steps (finding the operation by its content, in free text, is what a large
+model does and takes far longer to learn; see notes.md).
+
+A training document is `n_shots + 1` problems in ONE style (chosen at random per document), so the
+model learns to continue in the style its context shows: the situation of a few-shot prompt. Half the
+documents show chains of thought, half answer only. The loss is taken on the solutions (everything
+after each `?`, through the `;`), never on the questions, which are random.
+
+The test problems (`n_test` per number of steps) are held out: no training document contains them,
+and neither do the fixed exemplars of the test prompts (see prompting.py).
+"""
 
 from __future__ import annotations
+
+import random
 
 import lightning as L
 import torch
 from shared.data import EpochSeededSampler, ResumableDataLoader
+from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+MAX_STEPS = 10
+VOCAB = ["<pad>", "<bos>", *"0123456789", "+", "-", "=", "?", "A", ";", "."]
+PAD, BOS = 0, 1
+STOI = {s: i for i, s in enumerate(VOCAB)}
+IGNORE = -100  # cross_entropy's ignore_index: positions whose next token is not part of a solution
+STYLES = ("cot", "direct")
 
-def two_blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    x = torch.randn(n, 2, generator=g) + (y[:, None] * 2 - 1) * 1.5  # two well-separated classes
-    return x, y
+Problem = tuple[int, tuple[tuple[str, int], ...]]  # (start digit, ((op, digit), ...))
+
+
+def solve(problem: Problem) -> list[int]:
+    """The running value after each step: [y_1, ..., y_k], y_i = (y_{i-1} op_i d_i) mod 10, y_0 = start."""
+    y, values = problem[0], []
+    for op, d in problem[1]:
+        y = (y + d if op == "+" else y - d) % 10
+        values.append(y)
+    return values
+
+
+def question(problem: Problem, max_steps: int) -> str:
+    """The start digit, the k operations, max_steps - k empty slots "..", then "?"."""
+    k = len(problem[1])
+    if k > max_steps:
+        raise ValueError(f"a {k}-step problem does not fit max_steps = {max_steps}")
+    return str(problem[0]) + "".join(f"{op}{d}" for op, d in problem[1]) + ".." * (max_steps - k) + "?"
+
+
+def solution(problem: Problem, style: str) -> str:
+    """The text after the `?`: the chain of intermediate steps (style "cot") or the answer alone ("direct")."""
+    values = solve(problem)
+    if style == "direct":
+        return f"A{values[-1]};"
+    if style != "cot":
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    return "".join(f"={y}" for y in values) + f"A{values[-1]};"
+
+
+def encode(text: str) -> list[int]:
+    return [STOI[c] for c in text]
+
+
+def decode(ids) -> str:
+    return "".join(VOCAB[i] for i in ids if i not in (PAD, BOS))
+
+
+def random_problem(k: int, rng: random.Random) -> Problem:
+    return rng.randrange(10), tuple((rng.choice("+-"), rng.randrange(10)) for _ in range(k))
+
+
+def distinct_problems(k: int, n: int, g: random.Random, exclude: set) -> list[Problem]:
+    """n different k-step problems, none in `exclude` (there are 10 * 20^k in all)."""
+    if n > 10 * 20 ** k - sum(len(p[1]) == k for p in exclude):
+        raise ValueError(f"data: cannot draw {n} distinct {k}-step problems (only {10 * 20 ** k} exist)")
+    out: dict[Problem, None] = {}
+    while len(out) < n:
+        p = random_problem(k, g)
+        if p not in exclude:
+            out[p] = None
+    return list(out)
+
+
+def document(problems: list[Problem], style: str, max_steps: int) -> tuple[list[int], list[int]]:
+    """One training document: <bos> q_1 s_1 q_2 s_2 ... -> (tokens, is_solution per token)."""
+    tokens, is_solution = [BOS], [False]
+    for p in problems:
+        q, s = encode(question(p, max_steps)), encode(solution(p, style))
+        tokens += q + s
+        is_solution += [False] * len(q) + [True] * len(s)
+    return tokens, is_solution
+
+
+def max_len(n_problems: int, max_steps: int) -> int:
+    """Tokens of the longest document: <bos> + n chain-of-thought problems of max_steps steps each."""
+    return 1 + n_problems * ((2 * max_steps + 2) + (2 * max_steps + 3))
+
+
+def documents(n: int, n_problems: int, max_steps: int, g: random.Random, exclude: set) -> tuple[Tensor, Tensor]:
+    """n documents, each n_problems problems of 1..max_steps steps in one random style.
+    Returns inputs [n, T] and next-token targets [n, T] (IGNORE where the next token is not a solution's)."""
+    T = max_len(n_problems, max_steps)
+    x = torch.full((n, T + 1), PAD, dtype=torch.long)
+    keep = torch.zeros(n, T + 1, dtype=torch.bool)
+    for row in range(n):
+        style, probs = g.choice(STYLES), []
+        for k in (g.randint(1, max_steps) for _ in range(n_problems)):
+            p = random_problem(k, g)
+            while p in exclude:
+                p = random_problem(k, g)
+            probs.append(p)
+        tokens, is_solution = document(probs, style, max_steps)
+        x[row, :len(tokens)] = torch.tensor(tokens)
+        keep[row, :len(tokens)] = torch.tensor(is_solution)
+    targets = torch.where(keep[:, 1:], x[:, 1:], torch.full_like(x[:, 1:], IGNORE))
+    return x[:, :-1], targets
+
+
+def problem_tensor(problems: list[Problem], max_steps: int) -> Tensor:
+    """Problems as rows [k, start, op_1, d_1, ..., op_k, d_k, 0 ...] (op: 0 for +, 1 for -): [n, 2 + 2 max_steps]."""
+    rows = torch.zeros(len(problems), 2 + 2 * max_steps, dtype=torch.long)
+    for r, (start, ops) in enumerate(problems):
+        rows[r, 0], rows[r, 1] = len(ops), start
+        for i, (op, d) in enumerate(ops):
+            rows[r, 2 + 2 * i], rows[r, 3 + 2 * i] = int(op == "-"), d
+    return rows
+
+
+def problem_from_row(row: Tensor) -> Problem:
+    k, start, *rest = row.tolist()
+    return start, tuple(("+-"[rest[2 * i]], rest[2 * i + 1]) for i in range(k))
 
 
 class Data(L.LightningDataModule):
-    def __init__(self, n_train: int = 2000, n_test: int = 500, batch_size: int = 64, seed: int = 0) -> None:
+    """Training documents in both styles; held-out test problems for prompting.
+
+    Args:
+        max_steps: problems have 1 .. max_steps steps (at most 10).
+        n_shots: exemplars in a test prompt; a training document holds n_shots + 1 problems.
+        n_train: training documents; n_val: validation documents (held-out loss during training).
+        n_test: held-out test problems per number of steps.
+        batch_size, seed: batches and the generator of every split.
+    """
+
+    def __init__(self, max_steps: int = 5, n_shots: int = 3, n_train: int = 8000, n_val: int = 256,
+                 n_test: int = 100, batch_size: int = 32, seed: int = 0) -> None:
         super().__init__()
-        for name, value in (("n_train", n_train), ("n_test", n_test), ("batch_size", batch_size)):
+        if not 1 <= max_steps <= MAX_STEPS:
+            raise ValueError(f"data.max_steps must be in 1..{MAX_STEPS}, got {max_steps}")
+        for name, value in (("n_shots", n_shots), ("n_train", n_train), ("n_val", n_val), ("n_test", n_test),
+                            ("batch_size", batch_size)):
             if value < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {value}")
+        if n_test > 100:  # 1-step problems: 200 exist; at most half may be held out
+            raise ValueError(f"data.n_test must be <= 100 (half of the 200 one-step problems), got {n_test}")
         self.save_hyperparameters()
+        self.vocab_size = len(VOCAB)
+        self.seq_len = max_len(n_shots + 1, max_steps)
 
     def setup(self, stage: str | None = None) -> None:
+        if hasattr(self, "train_set"):
+            return
         hp = self.hparams
-        self.train_set = TensorDataset(*two_blobs(hp.n_train, hp.seed))
-        self.test_set = TensorDataset(*two_blobs(hp.n_test, hp.seed + 1))
+        g = random.Random(hp.seed)
+        test = [p for k in range(1, hp.max_steps + 1) for p in distinct_problems(k, hp.n_test, g, set())]
+        self.held_out = set(test)
+        # The exemplars of every test prompt: fixed, like the paper's hand-written set, steps 1, 2, ... cycling.
+        self.exemplars = [distinct_problems(1 + i % hp.max_steps, 1, g, self.held_out)[0] for i in range(hp.n_shots)]
+        self.test_set = TensorDataset(problem_tensor(test, hp.max_steps))
+        self.val_set = TensorDataset(*documents(hp.n_val, hp.n_shots + 1, hp.max_steps, g, self.held_out))
+        self.train_set = TensorDataset(*documents(hp.n_train, hp.n_shots + 1, hp.max_steps, g, self.held_out))
 
     def _loader(self, data, shuffle: bool) -> DataLoader:
-        # Epoch-seeded order + a resumable loader: `--ckpt_path last` continues at the very next batch.
         return ResumableDataLoader(data, batch_size=self.hparams.batch_size,
                                    sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle))
 
@@ -37,7 +190,7 @@ class Data(L.LightningDataModule):
         return self._loader(self.train_set, True)
 
     def val_dataloader(self):
-        return self._loader(self.test_set, False)
+        return self._loader(self.val_set, False)
 
     def test_dataloader(self):
         return self._loader(self.test_set, False)

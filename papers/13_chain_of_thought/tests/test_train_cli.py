@@ -1,29 +1,46 @@
 """The train entry point end to end: the shared suite (smoke run, resume mid-epoch and at an epoch's
 end, refused resumes, one-line errors, --help, python -m) with this paper's settings."""
 
-from shared.testing import TrainCLITests
 from chain_of_thought.train import main
+from shared.testing import TrainCLITests
 
-STEPS = ["--data.n_train", "64", "--data.n_test", "32", "--data.batch_size", "16"]  # 4 steps an epoch
+# 64 documents in batches of 16: 4 steps an epoch; a tiny decoder; 3 test problems per step count.
+# decay_steps is fixed, so a first session that stops early has the whole run's learning-rate schedule.
+TINY = ["--data.n_train", "64", "--data.n_val", "16", "--data.n_test", "3", "--data.batch_size", "16",
+        "--data.max_steps", "3", "--data.n_shots", "2", "--model.d_model", "16", "--model.n_heads", "2",
+        "--model.n_layers", "1", "--model.warmup_steps", "2", "--model.decay_steps", "8", "--model.n_samples", "3",
+        "--trainer.log_every_n_steps", "1", "--trainer.val_check_interval", "2"]
 
 
 class TestTrainCLI(TrainCLITests):
     main = staticmethod(main)
     paper = "13_chain_of_thought"
-    tiny = [*STEPS, "--trainer.log_every_n_steps", "1"]
+    tiny = TINY
     resume_cases = {
-        "mid_epoch": (["--trainer.max_steps", "10"], ["--trainer.max_steps", "6"]),
+        "mid_epoch": (["--trainer.max_steps", "6", "--trainer.max_epochs", "2"],
+                      ["--trainer.max_steps", "3", "--trainer.max_epochs", "2"]),
         "epoch_end": (["--trainer.max_epochs", "2"], ["--trainer.max_epochs", "1"]),
     }
-    changed_setting = ["--model.hidden", "8"]
+    changed_setting = ["--model.d_model", "32"]
     wrong_settings = [
+        (["--model.d_model", "30", "--model.n_heads", "4"], "d_model"),
         (["--model.lr", "0"], "model.lr"),
-        (["--model.hiden", "8"], "hiden"),
+        (["--model.temperature", "0"], "model.temperature"),
+        (["--model.n_samples", "0"], "model.n_samples"),
+        (["--model.d_modle", "64"], "d_modle"),
+        (["--data.max_steps", "11"], "data.max_steps"),
         (["--data.batch_size", "0"], "batch_size"),
     ]
-    help_settings = ("--model.hidden", "--data.batch_size")
-    script = ("chain_of_thought.train", ["--model.lr", "-1"], "error: model.lr must be > 0, got -1.0")
+    help_settings = ("--model.d_model", "--model.n_samples", "--model.temperature", "--data.max_steps",
+                     "--data.n_shots", "--data.batch_size")
+    script = ("chain_of_thought.train", ["--model.n_heads", "5"],
+              "error: model: d_model (64) must be divisible by n_heads (5)")
 
     def check_smoke(self, results, run_dir):
-        assert "test/accuracy" in results["metrics"]
-        assert (run_dir / "results.json").is_file()
+        m = results["metrics"]
+        for kind in ("cot", "direct", "sc", "sample"):
+            assert {f"test/{kind}_{k}step" for k in (1, 2, 3)} | {f"test/{kind}_multi"} <= set(m)
+        assert {"test/follows_cot", "test/follows_direct"} <= set(m)
+        assert set(results["claim"]) >= {"holds", "cot_far_above_direct", "gap_grows_with_steps",
+                                         "self_consistency_helps"}
+        assert (run_dir / "figures" / "accuracy_vs_steps.png").stat().st_size > 10_000

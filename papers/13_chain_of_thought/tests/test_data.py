@@ -1,0 +1,147 @@
+"""The generated problems, both writing styles, the training documents and the held-out split; the prompts,
+answer extraction and the majority vote of self-consistency."""
+
+import random
+
+import pytest
+import torch
+from chain_of_thought.data import (
+    IGNORE,
+    VOCAB,
+    Data,
+    decode,
+    document,
+    documents,
+    encode,
+    max_len,
+    problem_from_row,
+    problem_tensor,
+    question,
+    random_problem,
+    solution,
+    solve,
+)
+from chain_of_thought.prompting import (
+    extract_answer,
+    few_shot_prompt,
+    first_token_style,
+    majority_vote,
+    prompt_and_answer,
+)
+
+EXAMPLE = (3, (("+", 5), ("-", 2), ("+", 7)))
+
+
+def test_both_styles_of_the_worked_example():
+    assert solve(EXAMPLE) == [8, 6, 3]  # 3+5 = 8, 8-2 = 6, 6+7 = 13 -> 3 (mod 10)
+    assert question(EXAMPLE, 5) == "3+5-2+7....?"
+    assert question(EXAMPLE, 3) == "3+5-2+7?"
+    assert solution(EXAMPLE, "cot") == "=8=6=3A3;"
+    assert solution(EXAMPLE, "direct") == "A3;"
+    with pytest.raises(ValueError, match="style must be one of"):
+        solution(EXAMPLE, "scratchpad")
+    with pytest.raises(ValueError, match="does not fit max_steps"):
+        question(EXAMPLE, 2)
+
+
+def test_the_operation_of_every_step_sits_2_max_steps_tokens_behind_its_equals_sign():
+    for k in range(1, 6):
+        problem = random_problem(k, random.Random(k))
+        tokens, _ = document([problem], "cot", 5)
+        text = decode(tokens)
+        equals = [i for i, c in enumerate(text) if c == "="]
+        assert len(equals) == k
+        for i, pos in enumerate(equals):  # the digit of step i is 2 * 5 tokens back, its sign one more
+            assert text[pos - 10] == str(problem[1][i][1]) and text[pos - 11] == problem[1][i][0]
+
+
+def test_document_targets_are_the_solutions_only():
+    tokens, is_solution = document([EXAMPLE], "cot", 4)
+    assert decode(tokens) == "3+5-2+7..?=8=6=3A3;"
+    assert "".join(VOCAB[t] for t, s in zip(tokens, is_solution) if s) == "=8=6=3A3;"
+    g = random.Random(0)
+    x, y = documents(8, 3, 4, g, set())
+    assert x.shape == y.shape == (8, max_len(3, 4))
+    shifted = x[:, 1:]
+    kept = y[:, :-1] != IGNORE
+    assert torch.equal(y[:, :-1][kept], shifted[kept])  # a kept target is the next token
+    for row in range(8):  # the targets of a row, read in order, are its solutions: each ends with ";"
+        text = "".join(VOCAB[t] for t in y[row].tolist() if t != IGNORE)
+        assert text.endswith(";") and text.count(";") == 3 and "?" not in text
+
+
+def test_every_document_has_one_style():
+    x, _ = documents(40, 4, 3, random.Random(1), set())
+    styles = set()
+    for row in x.tolist():
+        sols = [part.split("?")[1] for part in decode(row).split(";")[:-1]]
+        kinds = {"direct" if s.startswith("A") else "cot" for s in sols}
+        assert len(kinds) == 1
+        styles |= kinds
+    assert styles == {"cot", "direct"}
+
+
+def test_test_problems_are_held_out_of_training_and_exemplars():
+    dm = Data(max_steps=3, n_shots=2, n_train=300, n_val=8, n_test=20)
+    dm.setup()
+    test = {problem_from_row(r) for (r,) in dm.test_set}
+    assert len(test) == 3 * 20
+    assert not test & set(dm.exemplars)
+    train_text = "".join(decode(row) for row in dm.train_set.tensors[0].tolist())
+    seen = set()
+    for chunk in train_text.split(";"):
+        if "?" in chunk:
+            seen.add(chunk.split("?")[0] + "?")
+    assert seen and not seen & {question(p, 3) for p in test}
+    assert problem_tensor([EXAMPLE], 4).tolist() == [[3, 3, 0, 5, 1, 2, 0, 7, 0, 0]]
+    assert problem_from_row(problem_tensor([EXAMPLE], 4)[0]) == EXAMPLE
+
+
+def test_bad_data_settings_are_rejected():
+    with pytest.raises(ValueError, match="data.max_steps"):
+        Data(max_steps=11)
+    with pytest.raises(ValueError, match="data.n_test"):
+        Data(n_test=150)
+    with pytest.raises(ValueError, match="data.n_shots"):
+        Data(n_shots=0)
+
+
+def test_prompt_is_exemplars_then_the_question():
+    ex = [(9, (("+", 7),))]
+    assert decode(few_shot_prompt(ex, EXAMPLE, "cot", 3)) == "9+7....?=6A6;3+5-2+7?"
+    assert decode(few_shot_prompt(ex, EXAMPLE, "direct", 3)) == "9+7....?A6;3+5-2+7?"
+
+
+def test_answer_extraction():
+    assert extract_answer(encode("=8=6=3A3;")) == 3
+    assert extract_answer(encode("A7;=1A2;")) == 7  # only the text before the first ";"
+    assert extract_answer(encode("=8=6=3A")) is None  # cut off before the digit
+    assert extract_answer(encode("=8=6=3;")) is None  # no answer marker
+    assert extract_answer(encode("=8A;")) is None
+    assert first_token_style(encode("A3;")) == "direct" and first_token_style(encode("=8A8;")) == "cot"
+
+
+def test_majority_vote():
+    assert majority_vote([3, 5, 3, None, 5, 3]) == 3
+    assert majority_vote([5, 3, 3, 5]) == 5  # a tie goes to the answer sampled first
+    assert majority_vote([None, None]) is None
+
+
+class Oracle(torch.nn.Module):
+    """A 'model' that always writes a fixed continuation: to test the prompting plumbing."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.out = torch.tensor(encode(text))
+
+    def generate(self, prompt, max_new, temperature=0.0, stop=None, generator=None):
+        return self.out[:max_new].repeat(len(prompt), 1)
+
+
+def test_prompt_and_answer_reads_the_answer_per_sample():
+    queries = [EXAMPLE, (1, (("+", 1), ("+", 1), ("+", 1)))]
+    answers, styles = prompt_and_answer(Oracle("=8=6=3A3;"), [EXAMPLE], queries, "cot", 3, 0.5, 3)
+    assert answers == [[3, 3, 3], [3, 3, 3]] and styles == ["cot", "cot"]
+    with pytest.raises(ValueError, match="same number of steps"):
+        prompt_and_answer(Oracle("A3;"), [EXAMPLE], [EXAMPLE, (1, (("+", 1),))], "direct", 3)
