@@ -9,6 +9,7 @@ import pytest
 import torch
 from shared.callbacks import FiniteLossGuard, NonFiniteLossError, RNGStateCheckpoint
 from shared.data import CharTokenizer, EpochSeededSampler, load_digits_tensors, load_shakespeare
+from shared.data.char_windows import CharWindowsData, FirstOfEpoch, Windows
 from shared.data.text import list_plays, load_text_file, split_train_val
 from shared.figures import attention_heatmap, plot_training_curves, save_figure, use_style
 from shared.loggers import LOGGERS, ResumableCSVLogger, make_loggers
@@ -137,6 +138,31 @@ def test_shakespeare_and_char_tokenizer(tmp_path):
     assert len(train) == 900 and len(val) == 100
     with pytest.raises(FileNotFoundError, match="text file not found"):
         load_text_file(tmp_path / "nope.txt")
+
+
+def test_char_windows_split_shift_and_draw(tmp_path):
+    ids = torch.arange(21)
+    w = Windows(ids, block_size=4)  # (21 - 1) // 4 = 5 windows of 4 inputs, 4 targets
+    assert len(w) == 5
+    x, y = w[1]
+    assert x.tolist() == [4, 5, 6, 7] and y.tolist() == [5, 6, 7, 8]
+    with pytest.raises(ValueError, match="shorter than one window"):
+        Windows(torch.arange(4), block_size=4)
+    sampler = FirstOfEpoch(w, count=3, seed=0)
+    first = list(sampler)
+    assert len(first) == len(sampler) == 3 and len(set(first)) == 3
+    sampler.set_epoch(1)
+    assert list(sampler) != first  # a fresh draw each epoch
+    text_file = tmp_path / "t.txt"
+    text_file.write_text("abcdefghij" * 2000)
+    data = CharWindowsData(block_size=8, batch_size=2, train_windows=5, val_windows=3, test_windows=2,
+                           text_file=str(text_file))
+    data.setup()
+    assert data.vocab_size == 10 and len(data.val_set) == 3 and len(data.test_set) == 2
+    assert len(data.train_set) == (18_000 - 1) // 8  # the first 90% of the 20,000 characters
+    assert sum(1 for _ in data.train_dataloader()) == 2  # 5 windows drawn, batches of 2, last dropped
+    with pytest.raises(ValueError, match="data.val_windows must be >= 1, got 0"):
+        CharWindowsData(val_windows=0, text_file=str(text_file))
 
 
 def test_digits_are_offline_stratified_and_scaled():
