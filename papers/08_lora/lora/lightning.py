@@ -28,11 +28,13 @@ from torch import Tensor, nn
 from lora.figures import plot_rank_sweep, plot_subspace_similarity
 from lora.model import GPT, GPTConfig, add_lora, count_trainable, lm_loss, lora_state_dict, subspace_similarity
 
-# The claim's thresholds, set below what the default config measured (see README and notes, section 8).
-CLAIM_RECOVERED = 0.50  # LoRA recovers at least this share of full fine-tuning's gain over the frozen model
-CLAIM_MARGIN = 0.45  # LoRA's new-domain test loss at most this many nats/char above full fine-tuning
-CLAIM_FAR = 0.50  # ... and at least this many nats/char below the frozen model
-CLAIM_SIZE_RATIO = 50.0  # the adapter file at least this many times smaller than the full checkpoint
+# The claim's thresholds, set below what the default config measured (README and notes, section 8):
+# recovered 0.827, lora - full 0.0205, frozen - lora 0.0982 nats/char, size ratio 39.9. A LoRA
+# variant that learned nothing scores frozen - lora = 0 and recovered = 0, and fails.
+CLAIM_RECOVERED = 0.70  # LoRA recovers at least this share of full fine-tuning's gain over the frozen model
+CLAIM_MARGIN = 0.035  # LoRA's new-domain test loss at most this many nats/char above full fine-tuning
+CLAIM_FAR = 0.07  # ... and at least this many nats/char below the frozen model
+CLAIM_SIZE_RATIO = 30.0  # the adapter file at least this many times smaller than the full checkpoint
 VOCAB_SIZE = 81  # characters of the plays and their capitals (tests check it against the data module)
 
 
@@ -68,14 +70,14 @@ class LoRAAdaptation(L.LightningModule):
     """
 
     def __init__(self, vocab_size: int = VOCAB_SIZE, n_positions: int = 64, d_model: int = 64, n_heads: int = 4,
-                 d_ff: int = 256, n_layers: int = 2, dropout: float = 0.0, pretrain_epochs: int = 4,
-                 adapt_epochs: int = 2, lr: float = 3e-3, warmup_steps: int = 50, full_lr: float = 1e-3,
-                 head_lr: float = 1e-2, lora_lr: float = 1e-2, r: int = 2, alpha: float = 2.0,
+                 d_ff: int = 256, n_layers: int = 2, dropout: float = 0.0, pretrain_epochs: int = 7,
+                 adapt_epochs: int = 1, lr: float = 3e-3, warmup_steps: int = 50, full_lr: float = 1e-3,
+                 head_lr: float = 1e-2, lora_lr: float = 3e-2, r: int = 4, alpha: float = 4.0,
                  targets: list[str] | None = None, sweep_ranks: list[int] | None = None,
                  compile: bool = False) -> None:
         super().__init__()
         targets = ["W_q", "W_v"] if targets is None else list(targets)
-        sweep_ranks = [1, 8] if sweep_ranks is None else list(sweep_ranks)
+        sweep_ranks = [1, 2, 8] if sweep_ranks is None else list(sweep_ranks)
         for name, value in (("pretrain_epochs", pretrain_epochs), ("adapt_epochs", adapt_epochs),
                             ("warmup_steps", warmup_steps), ("r", r), *((f"sweep_ranks[{i}]", k)
                                                                         for i, k in enumerate(sweep_ranks))):

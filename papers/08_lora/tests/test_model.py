@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from lora.data import TwoDomains, to_domain
 from lora.model import (
     GPT,
     GPTConfig,
@@ -112,12 +113,26 @@ def test_targets_pick_any_linear_and_count(tiny_gpt, tiny_cfg):
 
 def test_default_model_adapter_share_is_under_two_percent():
     cfg = GPTConfig(vocab_size=81)  # the default run's base model
-    model = add_lora(GPT(cfg), r=2, alpha=2)
+    model = add_lora(GPT(cfg), r=4, alpha=4)  # the default rank
     trainable, total = count_trainable(model)
     base = total - trainable
-    assert trainable == 2 * 2 * 2 * 2 * 64  # 2 blocks x (W_q, W_v) x (A and B: 2 r d)
-    assert trainable / base == pytest.approx(lora_param_share(64, 2, 2, 2, base))
+    assert trainable == 2 * 2 * 2 * 4 * 64  # 2 blocks x (W_q, W_v) x (A and B: 2 r d)
+    assert trainable / base == pytest.approx(lora_param_share(64, 2, 4, 2, base))
     assert trainable / base < 0.02
+
+
+def test_default_new_domain_uses_only_characters_pretraining_reads():
+    # The default domain ("lower") must be reachable by adapters on W_q and W_v: every character of
+    # the new-domain text is one the pre-training text contains, so no input embedding is untrained.
+    # (The "upper" setting uses pre-training characters too, but capitals there mostly start names and
+    # lines; inside words they are new to the model: notes, section 8.)
+    dm = TwoDomains()
+    assert dm.hparams.domain == "lower"
+    pre, adapt, val, test = dm.split_text()
+    seen = set(pre)
+    assert set(adapt + val + test) <= seen
+    assert not any(c.isupper() for c in adapt)
+    assert to_domain("To BE, or not", "lower") == "to be, or not"
 
 
 def test_bad_settings_are_errors(tiny_gpt):
