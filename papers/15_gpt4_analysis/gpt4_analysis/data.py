@@ -126,7 +126,7 @@ def eval_items(n_per_suite: int, seed: int) -> list[Item]:
     """`n_per_suite` items of every suite with distinct prompts, suite by suite."""
     rng = random.Random(seed)
     items: list[Item] = []
-    for name, make in SUITES.items():
+    for make in SUITES.values():
         seen: set[str] = set()
         while len(seen) < n_per_suite:
             item = make(rng)
@@ -148,7 +148,8 @@ def clean_corpus(n_per_suite: int, seed: int, exclude: set[str]) -> list[str]:
     return lines[: n_per_suite * len(SUITES)]
 
 
-def plant_leaks(clean: list[str], items: list[Item], fraction: float, copies: int, seed: int) -> tuple[list[str], set[int]]:
+def plant_leaks(clean: list[str], items: list[Item], fraction: float, copies: int,
+                seed: int) -> tuple[list[str], set[int]]:
     """A copy of `clean` with `copies` copies of a random `fraction` of every suite's items appended
     (prompt and answer, as a leaked answer key would be); returns the copy and the leaked items' indices."""
     rng = random.Random(seed)
@@ -212,3 +213,27 @@ class Data(L.LightningDataModule):
 
     def test_dataloader(self):
         return self._loader(self.val_set, False)
+
+
+def irreducible_loss() -> float:
+    """The loss no model can beat on this corpus, in nats per predicted token: the entropy of the random
+    parts of a line (which suite, the operands, which even digit) over the tokens predicted (the line's
+    characters and <eos>), averaged over the six suites in equal shares. Answers are a function of the
+    prompt (except `even`'s choice), so they add tokens but no entropy."""
+    import itertools
+    import math
+
+    log = math.log
+    h = {"copy": 4 * log(26), "reverse": 4 * log(26), "sort": 5 * log(10), "add": 4 * log(10),
+         "choice": log(90 * 89 * 88 * 87)}
+    tokens = {"copy": 12, "reverse": 12, "sort": 14, "choice": 16}  # line length + <eos>
+    # add: "a xx+yy=" (8) + the sum's digits + <eos>, averaged over the 10,000 operand pairs
+    tokens["add"] = sum(9 + len(str(x + y)) for x in range(100) for y in range(100)) / 10_000
+    # even: the five digits given at least one is even, then the pick of one even position
+    lists = [d for d in itertools.product(range(10), repeat=5) if any(v % 2 == 0 for v in d)]
+    pick = 0.0
+    for d in lists:
+        evens = [v for v in d if v % 2 == 0]
+        pick += sum(-(evens.count(v) / len(evens)) * log(evens.count(v) / len(evens)) for v in set(evens))
+    h["even"], tokens["even"] = log(len(lists)) + pick / len(lists), 10
+    return (len(SUITES) * log(len(SUITES)) + sum(h.values())) / sum(tokens.values())

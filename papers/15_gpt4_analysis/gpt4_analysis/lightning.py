@@ -25,13 +25,13 @@ from torch import Tensor, nn
 
 from gpt4_analysis.contamination import detection_stats, flag_contaminated
 from gpt4_analysis.data import N_CTX, PAD, SUITES, VOCAB
-from gpt4_analysis.harness import (bootstrap_ci, expected_calibration_error, grade, greedy_answers,
-                                   option_probabilities)
+from gpt4_analysis.harness import bootstrap_ci, expected_calibration_error, grade, greedy_answers, option_probabilities
 from gpt4_analysis.model import DecoderLM, ModelConfig, non_embedding_params, training_compute
 from gpt4_analysis.scaling import fit_scaling_law, relative_error
 
 # The claim. Thresholds sit below (or above, for errors) what the default run measured
-# (`uv run papers train 15`; README): relative error of the prediction 0.0XX, 2.XX decades, ...
+# (`uv run papers train 15`; README): relative error -0.0094, largest loss 1.3783, 2.23 decades, profile gap
+# 0.314, recall 1.0, false-positive rate 0.0142, ECE 0.0618.
 REL_ERROR_MAX = 0.05  # |predicted - measured| / measured for the largest model's final loss
 DECADES_MIN = 2.0  # the family spans at least two decades of training compute
 RECALL_MIN = 1.0  # every planted item is found
@@ -57,7 +57,7 @@ class ModelFamily(L.LightningModule):
         init_seed: the seed the weights are drawn from. compile: run every model through torch.compile.
     """
 
-    def __init__(self, d_models: list[int] = (8, 12, 16, 24, 32, 48), steps: list[int] = (120, 180, 240, 360, 480, 720),
+    def __init__(self, d_models: list[int] = (8, 12, 16, 24, 32, 48), steps: list[int] = (150, 200, 300, 400, 600, 800),
                  n_layers: int = 2, n_heads: int = 2, lr: float = 1e-2, warmup_steps: int = 20,
                  substring_len: int = 6, n_substrings: int = 3, n_bootstrap: int = 2000, ece_bins: int = 10,
                  init_seed: int = 0, compile: bool = False) -> None:
@@ -68,7 +68,8 @@ class ModelFamily(L.LightningModule):
         if d_models != sorted(set(d_models)):
             raise ValueError(f"model.d_models must be distinct and increasing, got {d_models}")
         if len(d_models) < 4:
-            raise ValueError(f"model.d_models needs at least 4 sizes (3 to fit a, b, c and 1 to predict), got {d_models}")
+            raise ValueError(f"model.d_models needs at least 4 sizes (3 to fit a, b, c and 1 to predict), "
+                             f"got {d_models}")
         if len(steps) != len(d_models) or steps != sorted(steps) or min(steps) < 1:
             raise ValueError(f"model.steps must give one positive, non-decreasing step count per size, got {steps}")
         if warmup_steps < 0 or substring_len < 1 or n_substrings < 1 or n_bootstrap < 1 or ece_bins < 1:
@@ -117,6 +118,8 @@ class ModelFamily(L.LightningModule):
                 loss = self._loss(model, seq)
                 self.log(f"train/{name}_loss", loss)
                 losses.append(loss)
+            else:  # NaN keeps every column in metrics.csv, so a resumed run writes the same rows
+                self.log(f"train/{name}_loss", float("nan"))
         if not losses:  # every budget spent (trainer.max_steps beyond the last): a zero that keeps the graph
             return sum(p.sum() * 0.0 for p in self.parameters())
         return torch.stack(losses).sum()  # checked for NaN / inf by the shared FiniteLossGuard
@@ -212,7 +215,8 @@ def analyse(models: nn.ModuleDict, losses: dict, compute: dict, dm, hp) -> dict:
         sweep[length] = s
         metrics[f"contamination_fpr_len{length}"] = s["false_positive_rate"]
         metrics[f"contamination_recall_len{length}"] = s["recall"]
-    # 3. The harness: the smallest and the largest model on every suite; scores on the clean (unflagged) items with intervals.
+    # 3. The harness: the smallest and the largest model on every suite; scores on the clean (unflagged)
+    # items, with intervals.
     clean = np.array([not f for f in flags])
     profile, calibration = {}, {}
     choice = [i for i, it in enumerate(items) if it.suite == "choice" and clean[i]]

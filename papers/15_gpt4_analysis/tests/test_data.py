@@ -2,8 +2,7 @@
 the clean corpus by chance, and the planted copy holds exactly the planted items."""
 
 import pytest
-from gpt4_analysis.data import (N_CTX, SUITES, Data, clean_corpus, decode, encode, encode_lines, eval_items,
-                                plant_leaks)
+from gpt4_analysis.data import N_CTX, SUITES, Data, clean_corpus, decode, encode, encode_lines, eval_items, plant_leaks
 from gpt4_analysis.harness import grade
 
 

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 from gpt4_analysis.data import EOS, STOI, VOCAB, Item
-from gpt4_analysis.harness import (bootstrap_ci, expected_calibration_error, grade, greedy_answers,
-                                   option_probabilities)
+from gpt4_analysis.harness import bootstrap_ci, expected_calibration_error, grade, greedy_answers, option_probabilities
 from torch import nn
 
 
