@@ -33,7 +33,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 MAX_STEPS = 10
-VOCAB = ["<pad>", "<bos>", *"0123456789", "+", "-", "=", "?", "A", ";", "."]
+OPS = ("+", "*")  # add, multiply (mod 10): the order of the steps matters, 3*2+1 is not (3+1)*2
+OPERANDS = (1, 2, 3)
+VOCAB = ["<pad>", "<bos>", *"0123456789", "+", "*", "=", "?", "A", ";", "."]
 PAD, BOS = 0, 1
 STOI = {s: i for i, s in enumerate(VOCAB)}
 IGNORE = -100  # cross_entropy's ignore_index: positions whose next token is not part of a solution
@@ -46,7 +48,7 @@ def solve(problem: Problem) -> list[int]:
     """The running value after each step: [y_1, ..., y_k], y_i = (y_{i-1} op_i d_i) mod 10, y_0 = start."""
     y, values = problem[0], []
     for op, d in problem[1]:
-        y = (y + d if op == "+" else y - d) % 10
+        y = (y + d if op == "+" else y * d) % 10
         values.append(y)
     return values
 
@@ -78,13 +80,23 @@ def decode(ids) -> str:
 
 
 def random_problem(k: int, rng: random.Random) -> Problem:
-    return rng.randrange(10), tuple((rng.choice("+-"), rng.randrange(10)) for _ in range(k))
+    return rng.randrange(10), tuple((rng.choice(OPS), rng.choice(OPERANDS)) for _ in range(k))
+
+
+def n_problems(k: int) -> int:
+    """How many different k-step problems exist: 10 start digits, then 6 operations a step."""
+    return 10 * (len(OPS) * len(OPERANDS)) ** k
+
+
+def n_held_out(k: int, n_test: int) -> int:
+    """Test problems with k steps: n_test, but never more than half of all k-step problems (30 of 60 at k = 1)."""
+    return min(n_test, n_problems(k) // 2)
 
 
 def distinct_problems(k: int, n: int, g: random.Random, exclude: set) -> list[Problem]:
     """n different k-step problems, none in `exclude` (there are 10 * 20^k in all)."""
-    if n > 10 * 20 ** k - sum(len(p[1]) == k for p in exclude):
-        raise ValueError(f"data: cannot draw {n} distinct {k}-step problems (only {10 * 20 ** k} exist)")
+    if n > n_problems(k) - sum(len(p[1]) == k for p in exclude):
+        raise ValueError(f"data: cannot draw {n} distinct {k}-step problems (only {n_problems(k)} exist)")
     out: dict[Problem, None] = {}
     while len(out) < n:
         p = random_problem(k, g)
@@ -134,13 +146,13 @@ def problem_tensor(problems: list[Problem], max_steps: int) -> Tensor:
     for r, (start, ops) in enumerate(problems):
         rows[r, 0], rows[r, 1] = len(ops), start
         for i, (op, d) in enumerate(ops):
-            rows[r, 2 + 2 * i], rows[r, 3 + 2 * i] = int(op == "-"), d
+            rows[r, 2 + 2 * i], rows[r, 3 + 2 * i] = OPS.index(op), d
     return rows
 
 
 def problem_from_row(row: Tensor) -> Problem:
     k, start, *rest = row.tolist()
-    return start, tuple(("+-"[rest[2 * i]], rest[2 * i + 1]) for i in range(k))
+    return start, tuple((OPS[rest[2 * i]], rest[2 * i + 1]) for i in range(k))
 
 
 class Data(L.LightningDataModule):
@@ -154,8 +166,8 @@ class Data(L.LightningDataModule):
         batch_size, seed: batches and the generator of every split.
     """
 
-    def __init__(self, max_steps: int = 5, n_shots: int = 3, n_train: int = 8000, n_val: int = 256,
-                 n_test: int = 100, batch_size: int = 32, seed: int = 0) -> None:
+    def __init__(self, max_steps: int = 4, n_shots: int = 2, n_train: int = 16000, n_val: int = 256,
+                 n_test: int = 50, batch_size: int = 32, seed: int = 0) -> None:
         super().__init__()
         if not 1 <= max_steps <= MAX_STEPS:
             raise ValueError(f"data.max_steps must be in 1..{MAX_STEPS}, got {max_steps}")
@@ -163,8 +175,6 @@ class Data(L.LightningDataModule):
                             ("batch_size", batch_size)):
             if value < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {value}")
-        if n_test > 100:  # 1-step problems: 200 exist; at most half may be held out
-            raise ValueError(f"data.n_test must be <= 100 (half of the 200 one-step problems), got {n_test}")
         self.save_hyperparameters()
         self.vocab_size = len(VOCAB)
         self.seq_len = max_len(n_shots + 1, max_steps)
@@ -174,7 +184,7 @@ class Data(L.LightningDataModule):
             return
         hp = self.hparams
         g = random.Random(hp.seed)
-        test = [p for k in range(1, hp.max_steps + 1) for p in distinct_problems(k, hp.n_test, g, set())]
+        test = [p for k in range(1, hp.max_steps + 1) for p in distinct_problems(k, n_held_out(k, hp.n_test), g, set())]
         self.held_out = set(test)
         # The exemplars of every test prompt: fixed, like the paper's hand-written set, steps 1, 2, ... cycling.
         self.exemplars = [distinct_problems(1 + i % hp.max_steps, 1, g, self.held_out)[0] for i in range(hp.n_shots)]

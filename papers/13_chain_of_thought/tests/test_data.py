@@ -14,6 +14,7 @@ from chain_of_thought.data import (
     documents,
     encode,
     max_len,
+    n_held_out,
     problem_from_row,
     problem_tensor,
     question,
@@ -29,14 +30,15 @@ from chain_of_thought.prompting import (
     prompt_and_answer,
 )
 
-EXAMPLE = (3, (("+", 5), ("-", 2), ("+", 7)))
+EXAMPLE = (4, (("+", 3), ("*", 3), ("+", 2)))
 
 
 def test_both_styles_of_the_worked_example():
-    assert solve(EXAMPLE) == [8, 6, 3]  # 3+5 = 8, 8-2 = 6, 6+7 = 13 -> 3 (mod 10)
-    assert question(EXAMPLE, 5) == "3+5-2+7....?"
-    assert question(EXAMPLE, 3) == "3+5-2+7?"
-    assert solution(EXAMPLE, "cot") == "=8=6=3A3;"
+    assert solve(EXAMPLE) == [7, 1, 3]  # 4+3 = 7, 7*3 = 21 -> 1, 1+2 = 3 (mod 10)
+    assert solve((4, (("*", 3), ("+", 3), ("+", 2)))) == [2, 5, 7]  # the same operations in another order
+    assert question(EXAMPLE, 5) == "4+3*3+2....?"
+    assert question(EXAMPLE, 3) == "4+3*3+2?"
+    assert solution(EXAMPLE, "cot") == "=7=1=3A3;"
     assert solution(EXAMPLE, "direct") == "A3;"
     with pytest.raises(ValueError, match="style must be one of"):
         solution(EXAMPLE, "scratchpad")
@@ -57,8 +59,8 @@ def test_the_operation_of_every_step_sits_2_max_steps_tokens_behind_its_equals_s
 
 def test_document_targets_are_the_solutions_only():
     tokens, is_solution = document([EXAMPLE], "cot", 4)
-    assert decode(tokens) == "3+5-2+7..?=8=6=3A3;"
-    assert "".join(VOCAB[t] for t, s in zip(tokens, is_solution) if s) == "=8=6=3A3;"
+    assert decode(tokens) == "4+3*3+2..?=7=1=3A3;"
+    assert "".join(VOCAB[t] for t, s in zip(tokens, is_solution) if s) == "=7=1=3A3;"
     g = random.Random(0)
     x, y = documents(8, 3, 4, g, set())
     assert x.shape == y.shape == (8, max_len(3, 4))
@@ -85,7 +87,8 @@ def test_test_problems_are_held_out_of_training_and_exemplars():
     dm = Data(max_steps=3, n_shots=2, n_train=300, n_val=8, n_test=20)
     dm.setup()
     test = {problem_from_row(r) for (r,) in dm.test_set}
-    assert len(test) == 3 * 20
+    assert len(test) == 3 * 20  # 20 of each step count (at most half of the 60 one-step problems)
+    assert n_held_out(1, 100) == 30 and n_held_out(2, 100) == 100
     assert not test & set(dm.exemplars)
     train_text = "".join(decode(row) for row in dm.train_set.tensors[0].tolist())
     seen = set()
@@ -93,27 +96,25 @@ def test_test_problems_are_held_out_of_training_and_exemplars():
         if "?" in chunk:
             seen.add(chunk.split("?")[0] + "?")
     assert seen and not seen & {question(p, 3) for p in test}
-    assert problem_tensor([EXAMPLE], 4).tolist() == [[3, 3, 0, 5, 1, 2, 0, 7, 0, 0]]
+    assert problem_tensor([EXAMPLE], 4).tolist() == [[3, 4, 0, 3, 1, 3, 0, 2, 0, 0]]
     assert problem_from_row(problem_tensor([EXAMPLE], 4)[0]) == EXAMPLE
 
 
 def test_bad_data_settings_are_rejected():
     with pytest.raises(ValueError, match="data.max_steps"):
         Data(max_steps=11)
-    with pytest.raises(ValueError, match="data.n_test"):
-        Data(n_test=150)
     with pytest.raises(ValueError, match="data.n_shots"):
         Data(n_shots=0)
 
 
 def test_prompt_is_exemplars_then_the_question():
-    ex = [(9, (("+", 7),))]
-    assert decode(few_shot_prompt(ex, EXAMPLE, "cot", 3)) == "9+7....?=6A6;3+5-2+7?"
-    assert decode(few_shot_prompt(ex, EXAMPLE, "direct", 3)) == "9+7....?A6;3+5-2+7?"
+    ex = [(9, (("+", 3),))]
+    assert decode(few_shot_prompt(ex, EXAMPLE, "cot", 3)) == "9+3....?=2A2;4+3*3+2?"
+    assert decode(few_shot_prompt(ex, EXAMPLE, "direct", 3)) == "9+3....?A2;4+3*3+2?"
 
 
 def test_answer_extraction():
-    assert extract_answer(encode("=8=6=3A3;")) == 3
+    assert extract_answer(encode("=7=1=3A3;")) == 3
     assert extract_answer(encode("A7;=1A2;")) == 7  # only the text before the first ";"
     assert extract_answer(encode("=8=6=3A")) is None  # cut off before the digit
     assert extract_answer(encode("=8=6=3;")) is None  # no answer marker
@@ -141,7 +142,7 @@ class Oracle(torch.nn.Module):
 
 def test_prompt_and_answer_reads_the_answer_per_sample():
     queries = [EXAMPLE, (1, (("+", 1), ("+", 1), ("+", 1)))]
-    answers, styles = prompt_and_answer(Oracle("=8=6=3A3;"), [EXAMPLE], queries, "cot", 3, 0.5, 3)
+    answers, styles = prompt_and_answer(Oracle("=7=1=3A3;"), [EXAMPLE], queries, "cot", 3, 0.5, 3)
     assert answers == [[3, 3, 3], [3, 3, 3]] and styles == ["cot", "cot"]
     with pytest.raises(ValueError, match="same number of steps"):
         prompt_and_answer(Oracle("A3;"), [EXAMPLE], [EXAMPLE, (1, (("+", 1),))], "direct", 3)

@@ -1,0 +1,56 @@
+"""Every worked number in notes.md, recomputed from the code and found in the text as written; the
+maths-to-code table checked against the source."""
+
+from math import comb
+
+from chain_of_thought import data, lightning, model, prompting
+from chain_of_thought.data import VOCAB, Data, max_len, n_problems, question, solution, solve
+from chain_of_thought.model import Decoder, DecoderConfig
+from chain_of_thought.prompting import majority_vote
+from shared.testing import PaperText
+
+TEXT = PaperText.of(__file__)
+in_notes = TEXT.in_notes
+EXAMPLE = (4, (("+", 3), ("*", 3), ("+", 2)))
+
+
+def test_glossary_line_sits_under_the_title():
+    head = TEXT.notes.split("## Contents")[0]
+    assert "New to a term? See the [glossary](../glossary.md) and the [maths quick reference](../maths.md)." in head
+
+
+def test_worked_example():
+    assert solve(EXAMPLE) == [7, 1, 3]
+    in_notes(f"`{question(EXAMPLE, 4)}`", f"`{solution(EXAMPLE, 'cot')}`", f"`{solution(EXAMPLE, 'direct')}`")
+    other = (4, (("*", 3), ("+", 3), ("+", 2)))
+    in_notes(f"`{solution(other, 'cot')}`")
+    text = question(EXAMPLE, 4) + solution(EXAMPLE, "cot")
+    assert text.index("=") == 10 and text[2] == "3" and 10 - 2 == 2 * 4
+    in_notes("is at index 10 and the digit 3", "8 = 2 · max_steps tokens back")
+
+
+def test_problem_counts_and_document_length():
+    in_notes(f"$10 \\times 6 = {n_problems(1)}$ one-step problems", f"{n_problems(2)} two-step problems",
+             f"$10 \\times 6^4 = {n_problems(4):,}$".replace(",", "{,}"))
+    in_notes(f"$1 + 3 \\times (10 + 11) = {max_len(3, 4)}$ tokens")
+
+
+def test_default_model_size_and_split():
+    dm = Data()
+    assert (dm.hparams.max_steps, dm.hparams.n_shots, dm.seq_len) == (4, 2, max_len(3, 4))
+    hp = lightning.ChainOfThought().hparams
+    m = Decoder(DecoderConfig(vocab_size=len(VOCAB), n_ctx=dm.seq_len, d_model=hp.d_model, n_heads=hp.n_heads,
+                              n_layers=hp.n_layers))
+    in_notes(f"two layers, d_model 64, {m.num_params():,} parameters")
+    in_notes(f"logits `[batch, T, {len(VOCAB)}]`")
+    in_notes(f"{dm.hparams.n_test} held-out problems per step count (30 for one step")
+
+
+def test_self_consistency_bound():
+    p = sum(comb(5, j) * 0.6 ** j * 0.4 ** (5 - j) for j in range(3, 6))
+    in_notes(f"= {p:.5f}$")
+    assert majority_vote([3, 5, 3, None, 5, 3]) == 3
+
+
+def test_maths_to_code_table():
+    assert TEXT.check_maths_to_code("6. From maths to code", [model, data, prompting, lightning], min_rows=20) >= 20
