@@ -3,8 +3,8 @@ value function (the same GPT body with a scalar head instead of the unembedding)
 
 Ouyang et al. (2022, arXiv:2203.02155) fine-tune GPT-3; here every network is the same tiny
 decoder-only transformer (pre-LN, learned positions), so that the reward model can start from the
-SFT policy with its unembedding replaced by a scalar head, and the value function from the reward
-model, as the paper's Section 3.5 and Appendix C describe.
+SFT policy with its unembedding replaced by a scalar head (as the paper's Section 3.5 describes),
+and the value function from the trained reward model (our choice here).
 
 Conventions: row vectors `x @ W + b`; shapes in trailing comments where they change.
 """
