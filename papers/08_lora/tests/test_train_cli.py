@@ -8,10 +8,10 @@ from shared.testing import TrainCLITests, assert_resume_matches
 # epoch 2 adapts.
 TINY = ["--model.d_model", "16", "--model.n_heads", "2", "--model.d_ff", "32", "--model.n_layers", "1",
         "--model.n_positions", "16", "--model.pretrain_epochs", "1", "--model.adapt_epochs", "1",
-        "--model.warmup_steps", "2", "--model.sweep_ranks", "[1, 4]", "--data.block_size", "16",
+        "--model.warmup_steps", "2", "--model.sweep_ranks", "[1, 8]", "--data.block_size", "16",
         "--data.batch_size", "16", "--data.n_adapt", "64", "--data.n_val", "16", "--data.n_test", "16",
         "--trainer.max_epochs", "2", "--trainer.log_every_n_steps", "1"]
-VARIANTS = ("frozen", "full", "head", "lora", "lora_r1", "lora_r4")
+VARIANTS = ("frozen", "full", "head", "lora", "lora_r1", "lora_r8")
 
 
 class TestTrainCLI(TrainCLITests):
