@@ -3,6 +3,7 @@ one-line errors, --help, python -m) with this paper's settings, plus a resume at
 the data/model mismatch found when training starts."""
 
 from shared.testing import TrainCLITests, assert_resume_matches
+from vision_transformer.lightning import CLAIM_THRESHOLD
 from vision_transformer.train import main
 
 TINY = ["--model.d_model", "16", "--model.n_heads", "2", "--model.d_ff", "32", "--model.n_layers", "1",
@@ -39,7 +40,7 @@ class TestTrainCLI(TrainCLITests):
         assert set(results["metrics"]) == {"test/loss", "test/accuracy", "test/vit_accuracy_frac_25",
                                            "test/vit_accuracy_frac_100", "test/cnn_accuracy_frac_25",
                                            "test/cnn_accuracy_frac_100"}
-        assert results["claim"]["metric"] == "test/accuracy" and results["claim"]["threshold"] == 0.95
+        assert results["claim"]["metric"] == "test/accuracy" and results["claim"]["threshold"] == CLAIM_THRESHOLD
         assert "cnn_lead_smallest_fraction" in results["claim"]
         for name in ("data_efficiency.png", "attention_rollout.png", "position_similarity.png"):
             assert (run_dir / "figures" / name).stat().st_size > 5_000, name

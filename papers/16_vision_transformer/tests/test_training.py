@@ -139,7 +139,8 @@ def metrics(vit, cnn, acc=0.97):
 def test_claim_needs_accuracy_a_cnn_lead_at_small_data_and_a_shrinking_gap():
     good = ViTClassifier.claim(metrics([0.70, 0.85, 0.92, 0.97], [0.90, 0.95, 0.97, 0.99]))
     assert good["holds"] and good["cnn_lead_smallest_fraction"] == pytest.approx(0.20)
-    assert not ViTClassifier.claim(metrics([0.70, 0.85, 0.92, 0.94], [0.90, 0.95, 0.97, 0.99], acc=0.94))["holds"]
+    low = round(CLAIM_THRESHOLD - 0.01, 2)  # leads and shrink pass; only the ViT's accuracy is short of the bar
+    assert not ViTClassifier.claim(metrics([0.70, 0.85, 0.92, low], [0.90, 0.95, 0.97, 0.99], acc=low))["holds"]
     small_lead = CNN_LEAD_MIN - 0.01
     assert not ViTClassifier.claim(metrics([0.80, 0.9, 0.9, 0.97], [0.80 + small_lead, 0.9, 0.9, 0.97]))["holds"]
     no_shrink = 0.20 - GAP_SHRINK_MIN + 0.01
