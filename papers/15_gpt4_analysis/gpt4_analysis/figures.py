@@ -1,6 +1,6 @@
 """The run's three figures: the loss prediction (the report's Figure 1 at toy scale), the capability
 profile of the smallest and largest models with bootstrap intervals, and the calibration plot of the
-multiple-choice answers (the axes of the report's Figure 8)."""
+multiple-choice answers (a reliability diagram)."""
 
 from __future__ import annotations
 

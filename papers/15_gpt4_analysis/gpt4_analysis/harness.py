@@ -1,9 +1,9 @@
 """The evaluation harness: run a model on the capability suites, grade its answers, put bootstrap
 confidence intervals on the scores, and measure calibration on the multiple-choice suite.
 
-In the report's spirit (Section 4 evaluates on exams and benchmarks and publishes OpenAI Evals; Section
-5's Figure 8 plots calibration on MMLU), at toy scale: generated suites, two graders (exact match and a
-rule), a percentile bootstrap from scipy, and the expected calibration error.
+In the spirit of the report's Section 4 (it evaluates GPT-4 on exams and benchmarks), at toy scale:
+generated suites, two graders (exact match and a rule), a percentile bootstrap from scipy, and the
+expected calibration error of multiple-choice answers.
 """
 
 from __future__ import annotations

@@ -236,7 +236,7 @@ def analyse(models: nn.ModuleDict, losses: dict, compute: dict, dm, hp) -> dict:
         metrics[f"{k}_even_exact_match"] = float(exact[even].mean())
         metrics[f"{k}_acc_contaminated"] = float(scores[~clean].mean()) if (~clean).any() else float("nan")
         metrics[f"{k}_acc_clean"] = float(scores[clean].mean())
-        # 4. Calibration (Figure 8's axes): P(chosen option) against being right, on the clean choice items.
+        # 4. Calibration: P(chosen option) against being right, on the clean choice items.
         probs = option_probabilities(model, [prompts[i] for i in choice])  # [n, 4]
         conf, pick = probs.max(-1)
         right = np.array([("ABCD"[int(p)] == items[i].answer) for p, i in zip(pick, choice)], dtype=float)
