@@ -7,13 +7,14 @@ from pathlib import Path
 from shared.cli import run_cli
 
 from constitutional_ai.data import Data
-from constitutional_ai.lightning import Module
+from constitutional_ai.lightning import ConstitutionalAI
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def main(args: list[str] | None = None):
-    return run_cli(Module, Data, paper="10_constitutional_ai", default_config=CONFIGS / "default.yaml", args=args)
+    return run_cli(ConstitutionalAI, Data, paper="10_constitutional_ai", default_config=CONFIGS / "default.yaml",
+                   args=args)
 
 
 if __name__ == "__main__":
