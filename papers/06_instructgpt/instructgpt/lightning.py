@@ -23,10 +23,26 @@ from torch import Tensor
 
 from instructgpt import labeler
 from instructgpt.data import EOS, PAD, VOCAB
-from instructgpt.model import (GPTConfig, Policy, ScalarModel, response_logprobs, response_values, sample,
-                               sequence_reward)
-from instructgpt.rlhf import (gae, kl_per_token, masked_mean, ppo_clip_loss, reward_model_loss, sft_loss,
-                              token_rewards, value_loss, whiten)
+from instructgpt.model import (
+    GPTConfig,
+    Policy,
+    ScalarModel,
+    response_logprobs,
+    response_values,
+    sample,
+    sequence_reward,
+)
+from instructgpt.rlhf import (
+    gae,
+    kl_per_token,
+    masked_mean,
+    ppo_clip_loss,
+    reward_model_loss,
+    sft_loss,
+    token_rewards,
+    value_loss,
+    whiten,
+)
 
 # The claim's thresholds, set below what the default run measured (see README): reward-model accuracy
 # on held-out ranked pairs 0.858, PPO's win rate over SFT 0.675, KL(PPO || SFT) 0.97 nats per response.

@@ -49,7 +49,8 @@ class Block(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, t, d = x.shape
         q, k, v = self.W_qkv(self.ln_1(x)).split(d, dim=-1)
-        q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2) for z in (q, k, v))  # [b, h, t, d_head]
+        h = self.n_heads
+        q, k, v = (z.view(b, t, h, d // h).transpose(1, 2) for z in (q, k, v))  # [b, h, t, d_head]
         a = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [b, h, t, d_head]
         x = x + self.W_o(a.transpose(1, 2).reshape(b, t, d))  # [b, t, d_model]
         return x + self.mlp(self.ln_2(x))

@@ -36,8 +36,8 @@ def test_gae_agrees_with_torchrl_on_random_episodes_of_different_lengths():
     ours, ours_ret = gae(rewards * mask, values, mask, gamma=0.95, lam=0.9)
     done = (torch.arange(t)[None] == lengths[:, None] - 1)[..., None]  # [b, t, 1]: the episode ends here
     next_values = torch.cat([values[:, 1:], torch.zeros(b, 1)], 1)[..., None]
-    ref, ref_ret = generalized_advantage_estimate(0.95, 0.9, values[..., None], next_values, (rewards * mask)[..., None],
-                                                  done, done)
+    ref, ref_ret = generalized_advantage_estimate(0.95, 0.9, values[..., None], next_values,
+                                                  (rewards * mask)[..., None], done, done)
     valid = mask.bool()
     torch.testing.assert_close(ours[valid], ref.squeeze(-1)[valid])
     torch.testing.assert_close(ours_ret[valid], ref_ret.squeeze(-1)[valid])
@@ -106,4 +106,5 @@ def test_reward_model_loss_rejects_bad_shapes():
 def test_whiten_and_value_loss():
     x, mask = torch.tensor([[1.0, 3.0, 100.0]]), torch.tensor([[1.0, 1.0, 0.0]])
     torch.testing.assert_close(whiten(x, mask), torch.tensor([[-1.0, 1.0, 0.0]]), atol=1e-4, rtol=0)
-    assert value_loss(torch.tensor([[1.0, 2.0, 7.0]]), torch.tensor([[0.0, 0.0, 0.0]]), mask).item() == pytest.approx(1.25)
+    loss = value_loss(torch.tensor([[1.0, 2.0, 7.0]]), torch.tensor([[0.0, 0.0, 0.0]]), mask)
+    assert loss.item() == pytest.approx(1.25)  # (1 + 4) / 2 tokens / 2

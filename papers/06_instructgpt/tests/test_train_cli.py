@@ -5,10 +5,11 @@ The tiny run is 2 SFT steps, 2 reward-model steps, then PPO: the mid-epoch resum
 in the middle of a PPO rollout that is reused for 4 steps, so the rollout must come back from the
 checkpoint for the resumed run to match."""
 
-from shared.testing import TrainCLITests
 from instructgpt.train import main
+from shared.testing import TrainCLITests
 
-STEPS = ["--data.n_train", "64", "--data.n_val", "16", "--data.n_test", "16", "--data.batch_size", "16"]  # 4 steps an epoch
+# 4 steps an epoch
+STEPS = ["--data.n_train", "64", "--data.n_val", "16", "--data.n_test", "16", "--data.batch_size", "16"]
 TINY = ["--model.d_model", "16", "--model.n_heads", "2", "--model.n_layers", "1", "--model.sft_steps", "2",
         "--model.rm_steps", "2", "--trainer.val_check_interval", "3"]
 
