@@ -53,7 +53,7 @@ class ChainOfThought(L.LightningModule):
     """
 
     def __init__(self, d_model: int = 64, n_heads: int = 4, n_layers: int = 2, lr: float = 1e-2,
-                 min_lr: float = 1e-3, warmup_steps: int = 30, decay_steps: int | None = None,
+                 min_lr: float = 1e-2, warmup_steps: int = 30, decay_steps: int | None = None,
                  weight_decay: float = 0.1, grad_clip: float = 1.0, n_samples: int = 5, temperature: float = 0.7,
                  vocab_size: int | None = None, n_ctx: int | None = None, compile: bool = False) -> None:
         super().__init__()

@@ -31,13 +31,14 @@ def test_worked_example():
 
 def test_problem_counts_and_document_length():
     in_notes(f"$10 \\times 6 = {n_problems(1)}$ one-step problems", f"{n_problems(2)} two-step problems",
-             f"$10 \\times 6^4 = {n_problems(4):,}$".replace(",", "{,}"))
-    in_notes(f"$1 + 3 \\times (10 + 11) = {max_len(3, 4)}$ tokens")
+             f"$10 \\times 6^3 = {n_problems(3):,}$".replace(",", "{,}"))
+    in_notes(f"$1 + 3 \\times (8 + 9) = {max_len(3, 3)}$ tokens")
 
 
 def test_default_model_size_and_split():
     dm = Data()
-    assert (dm.hparams.max_steps, dm.hparams.n_shots, dm.seq_len) == (4, 2, max_len(3, 4))
+    assert (dm.hparams.max_steps, dm.hparams.n_shots, dm.seq_len) == (3, 2, max_len(3, 3))
+    in_notes("2 · max_steps = 6 tokens behind", f"`{question(EXAMPLE, 3)}`")
     hp = lightning.ChainOfThought().hparams
     m = Decoder(DecoderConfig(vocab_size=len(VOCAB), n_ctx=dm.seq_len, d_model=hp.d_model, n_heads=hp.n_heads,
                               n_layers=hp.n_layers))
