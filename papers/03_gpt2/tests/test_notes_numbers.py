@@ -71,8 +71,8 @@ def test_sampling_example():
 
 def test_uniform_loss_and_bits():
     in_notes(f"$V = {VOCAB}$ characters that is $\\log {VOCAB} = {fmt(math.log(VOCAB))}$ nats")
-    in_notes("**2.0883 nats per character** (3.01 bits)", "**2.2825** (3.29 bits)")
-    assert f"{2.0883 / math.log(2):.2f}" == "3.01" and f"{2.2825 / math.log(2):.2f}" == "3.29"
+    in_notes("**1.9887 nats per character** (2.87 bits)", "**2.2159** (3.20 bits)")
+    assert f"{1.9887 / math.log(2):.2f}" == "2.87" and f"{2.2159 / math.log(2):.2f}" == "3.20"
 
 
 def test_parameter_table_of_the_default_models():
