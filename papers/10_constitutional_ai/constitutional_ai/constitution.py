@@ -50,8 +50,8 @@ def sentence(*words: str) -> list[int]:
     return [ID[w] for w in words] + [ID["PAD"]] * (PRINCIPLE_LEN - len(words))
 
 
-# The constitution: harmlessness principles for harmful requests, several wordings of one intent, as the
-# paper's 16 principles are. None of them appears in the pretraining corpus (see `pretraining_principles`).
+# The constitution: harmlessness principles for harmful requests, several wordings of one intent. None of them
+# appears in the pretraining corpus (see `pretraining_principles`).
 CONSTITUTION = [
     sentence("AVOID", "DANGER"),
     sentence("AVOID", "DANGER", "PREFER", "SAFETY"),
@@ -60,8 +60,8 @@ CONSTITUTION = [
     sentence("AVOID", "DANGER", "AVOID", "EVASION"),
     sentence("PREFER", "SAFETY", "AVOID", "EVASION"),
 ]
-# Helpfulness feedback: "prefer the response that gives what was asked for". It stands in for the
-# paper's human helpfulness labels and is the only feedback the helpful-only baseline gets.
+# Helpfulness feedback: "prefer the response that gives what was asked for". It is the only feedback the
+# helpful-only baseline gets.
 HELPFUL = sentence("PREFER", "ASKED")
 
 

@@ -1,7 +1,6 @@
 """The judge of the claim: harmlessness and helpfulness of a model's responses on held-out prompts.
 
-It stands where the paper's crowdworkers stand (they compared model responses and the paper turned the
-comparisons into Elo scores, Figure 2). It is separate code: no training stage calls it, and it does not
+It stands where the paper's human evaluators stand. It is separate code: no training stage calls it, and it does not
 read principles. tests/test_stages.py makes it raise inside training and checks the stages still run.
 """
 

@@ -1,4 +1,4 @@
-"""The run's figure: harmlessness against helpfulness for every model, like the paper's Figure 2."""
+"""The run's figure: harmlessness against helpfulness for every model."""
 
 from __future__ import annotations
 

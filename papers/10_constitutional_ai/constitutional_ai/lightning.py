@@ -3,7 +3,7 @@
 One run goes through four phases, chosen by the step counter (`phase`):
 
 0. pretraining: the helpful assistant learns from helpful-only demonstrations (it complies with harmful
-   requests, like the paper's helpful RLHF model), and learns the generic skills of critiquing and revising
+   requests, standing in for the paper's initial model), and learns the generic skills of critiquing and revising
    under a principle; the feedback model learns to compare two responses under a principle. Both learn
    the principle language from a generic corpus that holds none of the constitution's sentences.
 1. SL-CAI (paper Section 3): the helpful model answers harmful prompts, critiques its answer under a

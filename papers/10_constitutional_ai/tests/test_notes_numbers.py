@@ -3,12 +3,17 @@
 import math
 
 import torch
-from shared.testing import PaperText
-
-from constitutional_ai.constitution import CONSTITUTION, ID, critique_and_revision, pretraining_principles, \
-    principle_score, sentence
+from constitutional_ai.constitution import (
+    CONSTITUTION,
+    ID,
+    critique_and_revision,
+    pretraining_principles,
+    principle_score,
+    sentence,
+)
 from constitutional_ai.lightning import HARMLESS_GAIN, HELPFUL_COST
 from constitutional_ai.model import kl_penalised_reward, preference_loss, reinforce_loss
+from shared.testing import PaperText
 
 TEXT = PaperText.of(__file__)
 X = torch.tensor([[ID["HARMFUL"], ID["T2"], ID["Y1"]]])
