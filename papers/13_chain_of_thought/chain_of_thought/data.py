@@ -166,7 +166,7 @@ class Data(L.LightningDataModule):
         batch_size, seed: batches and the generator of every split.
     """
 
-    def __init__(self, max_steps: int = 3, n_shots: int = 2, n_train: int = 19200, n_val: int = 256,
+    def __init__(self, max_steps: int = 3, n_shots: int = 2, n_train: int = 32000, n_val: int = 256,
                  n_test: int = 50, batch_size: int = 32, seed: int = 0) -> None:
         super().__init__()
         if not 1 <= max_steps <= MAX_STEPS:
