@@ -4,7 +4,7 @@ steps; self-consistency does at least as well as one greedy chain. Thresholds in
 set below the measured default run (README.md)."""
 
 import pytest
-from chain_of_thought.lightning import GAP_MIN, GROW_MIN, SC_GAIN_MIN, chain_of_thought_claim
+from chain_of_thought.lightning import GAP_MIN, GROW_MIN, SC_GAIN_MIN, chain_of_thought_claim, step_counts
 from chain_of_thought.train import main
 from shared.testing import run_default_config
 
@@ -27,7 +27,9 @@ def test_default_run_reproduces_the_claim(tmp_path):
     m = results["metrics"]
     assert results["claim"]["holds"] is True, results["claim"]
     assert m["test/cot_multi"] - m["test/direct_multi"] >= GAP_MIN
-    gap = [m[f"test/cot_{k}step"] - m[f"test/direct_{k}step"] for k in STEPS]
+    steps = step_counts(m)
+    assert steps == [1, 2, 3]  # the default config's max_steps
+    gap = [m[f"test/cot_{k}step"] - m[f"test/direct_{k}step"] for k in steps]
     assert gap[-1] - gap[0] >= GROW_MIN
     assert m["test/sc_multi"] - m["test/cot_multi"] >= SC_GAIN_MIN
     # The model learned both styles: one-step problems, where a chain is just the answer, are solved either way,
@@ -35,6 +37,8 @@ def test_default_run_reproduces_the_claim(tmp_path):
     assert min(m["test/cot_1step"], m["test/direct_1step"]) >= 0.8
     assert min(m["test/follows_cot"], m["test/follows_direct"]) >= 0.95
     assert (run / "figures" / "accuracy_vs_steps.png").is_file()
+    # Measured on the default run (README.md): 94.0% vs 15.0% on 2+ steps, gaps 13.3, 76.0, 82.0 points; the
+    # self-consistency part sits at its bound (gain 0.0 over greedy).
 
 
 def test_claim_fails_when_chains_do_not_help():
