@@ -1,12 +1,13 @@
 """Generated multi-step arithmetic problems, written in two styles, and the training documents.
 
-A problem is a start digit and k steps, each an operation on a digit, everything modulo 10. Every
-question is written at the same width: max_steps operation slots, the unused ones written "..".
-With max_steps = 5:
+A problem is a start digit and k steps, each "+d" or "*d" with d in 1..3, everything modulo 10.
+Every question is written at the same width: max_steps operation slots, the unused ones written
+"..". With max_steps = 3 (the default):
 
-    question          3+5-2+7....?     (3, then +5, -2, +7; two empty slots)
-    chain of thought  =8=6=3A3;        (the value after each step, then the answer)
+    question          4+3*3+2?     (4, then +3, *3, +2)
+    chain of thought  =7=1=3A3;    (the value after each step, then the answer)
     answer only       A3;
+    a 2-step question 3+2*3..?     (one empty slot; chain =5=5A5;)
 
 The fixed width puts the operation that step i needs exactly 2 * max_steps tokens behind the `=`
 where the model writes step i's value, for every i and every k: a small model learns that fixed
@@ -94,7 +95,7 @@ def n_held_out(k: int, n_test: int) -> int:
 
 
 def distinct_problems(k: int, n: int, g: random.Random, exclude: set) -> list[Problem]:
-    """n different k-step problems, none in `exclude` (there are 10 * 20^k in all)."""
+    """n different k-step problems, none in `exclude` (there are 10 * 6^k in all)."""
     if n > n_problems(k) - sum(len(p[1]) == k for p in exclude):
         raise ValueError(f"data: cannot draw {n} distinct {k}-step problems (only {n_problems(k)} exist)")
     out: dict[Problem, None] = {}
@@ -141,7 +142,7 @@ def documents(n: int, n_problems: int, max_steps: int, g: random.Random, exclude
 
 
 def problem_tensor(problems: list[Problem], max_steps: int) -> Tensor:
-    """Problems as rows [k, start, op_1, d_1, ..., op_k, d_k, 0 ...] (op: 0 for +, 1 for -): [n, 2 + 2 max_steps]."""
+    """Problems as rows [k, start, op_1, d_1, ..., op_k, d_k, 0 ...] (op: 0 for +, 1 for *): [n, 2 + 2 max_steps]."""
     rows = torch.zeros(len(problems), 2 + 2 * max_steps, dtype=torch.long)
     for r, (start, ops) in enumerate(problems):
         rows[r, 0], rows[r, 1] = len(ops), start
