@@ -134,6 +134,17 @@ def scaffold(root: Path, number: int, name: str, title: str, authors: str, year:
     return folder
 
 
+def _sorted_first_party_imports(text: str, name: str) -> str:
+    """The template imports `shared` before the paper's package; ruff's isort wants the two sorted by module name,
+    which depends on the paper's name (`dalle` comes before `shared`, `vision_transformer` after)."""
+    lines = text.split("\n")
+    for i in range(len(lines) - 1):
+        first, second = lines[i], lines[i + 1]
+        if first.startswith("from shared") and second.startswith(f"from {name}") and name < "shared":
+            lines[i], lines[i + 1] = second, first
+    return "\n".join(lines)
+
+
 def _write(root: Path, folder: Path, number: int, name: str, title: str, authors: str, year: int,
            group: str) -> None:
     values = {"number": str(number), "NN": f"{number:02d}", "folder": folder.name, "slug": name,
@@ -147,6 +158,8 @@ def _write(root: Path, folder: Path, number: int, name: str, title: str, authors
             text = src.read_text()
             for key, value in values.items():
                 text = text.replace("{{" + key + "}}", value)
+            if src.suffix == ".py":
+                text = _sorted_first_party_imports(text, name)
             dest.write_text(text)
         else:
             shutil.copyfile(src, dest)

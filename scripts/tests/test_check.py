@@ -1,5 +1,6 @@
 """`papers check` and `papers index` catch what they promise to catch, on a small fake repo."""
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -192,3 +193,17 @@ def test_papers_train_runs_the_paper_module_in_a_fresh_process(tmp_path):
     assert (proc.returncode, proc.stderr.strip()) == (2, "error: d_model (64) must be divisible by n_heads (5)")
     runs = tmp_path / "01_attention_is_all_you_need"
     assert not runs.exists() or not any(runs.iterdir()), "a rejected setting left a run folder behind"
+
+
+@pytest.mark.parametrize("name", ["aardvark_net", "zebra_net"])
+def test_a_scaffolded_paper_passes_ruff_whatever_its_name_sorts_against_shared(tmp_path, name):
+    """The template's test imports `shared.testing` and the paper's package; isort's order depends on the name
+    (`aardvark_net` sorts before `shared`, `zebra_net` after)."""
+    root = make_repo(tmp_path)
+    scaffold(root, 30, name, "T", "A", 2026, "Foundations")
+    folder = root / "papers" / f"30_{name}"
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff is in the dev group"
+    proc = subprocess.run([ruff, "check", "--isolated", "--select", "I", "--line-length", "120", str(folder)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
