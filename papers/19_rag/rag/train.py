@@ -7,13 +7,13 @@ from pathlib import Path
 from shared.cli import run_cli
 
 from rag.data import Data
-from rag.lightning import Module
+from rag.lightning import RAG
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def main(args: list[str] | None = None):
-    return run_cli(Module, Data, paper="19_rag", default_config=CONFIGS / "default.yaml", args=args)
+    return run_cli(RAG, Data, paper="19_rag", default_config=CONFIGS / "default.yaml", args=args)
 
 
 if __name__ == "__main__":
