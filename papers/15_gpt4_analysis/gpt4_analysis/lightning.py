@@ -31,7 +31,8 @@ from gpt4_analysis.scaling import fit_scaling_law, relative_error
 
 # The claim. Thresholds sit below (or above, for errors) what the default run measured
 # (`uv run papers train 15`; README): relative error -0.0094, largest loss 1.3783, 2.23 decades, profile gap
-# 0.314, recall 1.0, false-positive rate 0.0142, ECE 0.0618.
+# 0.314, recall 1.0, false-positive rate 0.0142, ECE 0.0618. Not robust: with two threads the error was 0.072,
+# with --model.init_seed 1 / 2 it is +0.0299 / +0.1798 and the ECE 0.148 / 0.119 (README, notes section 9).
 REL_ERROR_MAX = 0.05  # |predicted - measured| / measured for the largest model's final loss
 DECADES_MIN = 2.0  # the family spans at least two decades of training compute
 RECALL_MIN = 1.0  # every planted item is found
