@@ -1,6 +1,6 @@
 """The document index: maximum inner-product search over passage embeddings, with faiss.
 
-The paper stores its 21M Wikipedia passage vectors in a FAISS HNSW index (Section 2.2 and Appendix C);
+The paper keeps its 21M Wikipedia passage vectors in a FAISS index with the HNSW approximation (Section 3);
 here the default is the exact `IndexFlatIP` (every passage scored: a few thousand passages take well under
 a millisecond), and approximate indexes (IVF, HNSW) are settings, benchmarked in `rag/bench.py`.
 Swapping the index (building it from other passages) needs no training: that is the paper's hot-swap.

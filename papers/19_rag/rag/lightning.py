@@ -54,7 +54,8 @@ class RAG(L.LightningModule):
     """
 
     def __init__(self, marginalisation: str = "token", n_docs: int = 4, hard_negatives: bool = True,
-                 d_retriever: int = 64, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, d_ff: int = 64, lr: float = 3e-3, warmup_steps: int = 50,
+                 d_retriever: int = 64, d_model: int = 32, n_heads: int = 4, n_layers: int = 2, d_ff: int = 64,
+                 lr: float = 3e-3, warmup_steps: int = 50,
                  index: str = "flat", nlist: int = 16, nprobe: int = 4, hnsw_m: int = 32, ef_search: int = 64,
                  compile: bool = False) -> None:
         super().__init__()
