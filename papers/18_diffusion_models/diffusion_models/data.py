@@ -1,43 +1,42 @@
-"""The embedded default data, generated in code. Replace with the paper's task."""
+"""scikit-learn's 8x8 handwritten digits (1,797 images, shipped inside scikit-learn: nothing downloads),
+scaled to [-1, 1] as DDPM scales its images (Section 4), with their labels for the classifiers."""
 
 from __future__ import annotations
 
 import lightning as L
-import torch
-from shared.data import EpochSeededSampler, ResumableDataLoader
+from shared.data import EpochSeededSampler, ResumableDataLoader, load_digits_tensors
 from torch.utils.data import DataLoader, TensorDataset
 
 
-def two_blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    x = torch.randn(n, 2, generator=g) + (y[:, None] * 2 - 1) * 1.5  # two well-separated classes
-    return x, y
+class DigitsData(L.LightningDataModule):
+    """Training split (1,437 images) and the held-out test split (360), stratified by class.
 
+    Args:
+        batch_size: images per mini-batch.
+        seed: fixes the split and the shuffling order.
+    """
 
-class Data(L.LightningDataModule):
-    def __init__(self, n_train: int = 2000, n_test: int = 500, batch_size: int = 64, seed: int = 0) -> None:
+    def __init__(self, batch_size: int = 128, seed: int = 0) -> None:
         super().__init__()
-        for name, value in (("n_train", n_train), ("n_test", n_test), ("batch_size", batch_size)):
-            if value < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {value}")
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         self.save_hyperparameters()
 
     def setup(self, stage: str | None = None) -> None:
-        hp = self.hparams
-        self.train_set = TensorDataset(*two_blobs(hp.n_train, hp.seed))
-        self.test_set = TensorDataset(*two_blobs(hp.n_test, hp.seed + 1))
+        x_train, y_train, x_test, y_test = load_digits_tensors(test_fraction=0.2, seed=self.hparams.seed)
+        self.train_set = TensorDataset(x_train * 2 - 1, y_train)  # [1437, 1, 8, 8] in [-1, 1]
+        self.test_set = TensorDataset(x_test * 2 - 1, y_test)  # [360, 1, 8, 8]
 
     def _loader(self, data, shuffle: bool) -> DataLoader:
         # Epoch-seeded order + a resumable loader: `--ckpt_path last` continues at the very next batch.
         return ResumableDataLoader(data, batch_size=self.hparams.batch_size,
                                    sampler=EpochSeededSampler(data, seed=self.hparams.seed, shuffle=shuffle))
 
-    def train_dataloader(self):
+    def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True)
 
-    def val_dataloader(self):
+    def val_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, False)
 
-    def test_dataloader(self):
+    def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, False)

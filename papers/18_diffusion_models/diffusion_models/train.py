@@ -6,14 +6,14 @@ from pathlib import Path
 
 from shared.cli import run_cli
 
-from diffusion_models.data import Data
-from diffusion_models.lightning import Module
+from diffusion_models.data import DigitsData
+from diffusion_models.lightning import DiffusionModule
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def main(args: list[str] | None = None):
-    return run_cli(Module, Data, paper="18_diffusion_models", default_config=CONFIGS / "default.yaml", args=args)
+    return run_cli(DiffusionModule, DigitsData, paper="18_diffusion_models", default_config=CONFIGS / "default.yaml", args=args)
 
 
 if __name__ == "__main__":
