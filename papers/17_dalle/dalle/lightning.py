@@ -57,7 +57,7 @@ class DalleModule(L.LightningModule):
         compile: torch.compile the transformer (a GPU setting).
     """
 
-    def __init__(self, n_codes: int = 64, d_hidden: int = 64, kl_weight: float = 6.6, kl_warmup_steps: int = 768,
+    def __init__(self, n_codes: int = 64, d_hidden: int = 64, kl_weight: float = 6.6, kl_warmup_steps: int = 0,
                  tau_start: float = 1.0, tau_end: float = 1 / 16, dvae_steps: int = 768, d_model: int = 64,
                  n_heads: int = 4, n_layers: int = 2, text_weight: float = 1 / 8, text_vocab: int = TEXT_VOCAB,
                  text_len: int = TEXT_LEN, image_size: int = IMAGE_SIZE, n_samples: int = 8,
@@ -67,7 +67,8 @@ class DalleModule(L.LightningModule):
         if lr <= 0:
             raise ValueError(f"model.lr must be > 0, got {lr}")
         if kl_weight < 0 or kl_warmup_steps < 0:
-            raise ValueError(f"model.kl_weight and model.kl_warmup_steps must be >= 0, got {kl_weight}, {kl_warmup_steps}")
+            raise ValueError(f"model.kl_weight and model.kl_warmup_steps must be >= 0, "
+                             f"got {kl_weight}, {kl_warmup_steps}")
         if not 0 < tau_end <= tau_start:
             raise ValueError(f"model.tau_end must be in (0, tau_start], got tau_end={tau_end}, tau_start={tau_start}")
         if not 0 <= text_weight <= 1:
