@@ -5,11 +5,9 @@ import math
 
 import pytest
 import torch
-from dalle.data import (COMBINATIONS, HELD_OUT_IDS, TRAIN_COMBINATIONS, CaptionFolder, Data, render,
-                        shapes_dataset)
+from dalle.data import COMBINATIONS, HELD_OUT_IDS, TRAIN_COMBINATIONS, CaptionFolder, Data, render, shapes_dataset
 from dalle.lightning import DalleModule, kl_weight_at, temperature
-from dalle.model import (DalleTransformer, DiscreteVAE, DVAEConfig, TransformerConfig, gumbel_softmax,
-                         kl_to_uniform)
+from dalle.model import DalleTransformer, DiscreteVAE, DVAEConfig, TransformerConfig, gumbel_softmax, kl_to_uniform
 from dalle.rerank import ContrastiveModel, rerank
 
 TINY = TransformerConfig(text_vocab=16, text_len=4, n_codes=8, grid=2, d_model=16, n_heads=2, n_layers=1)
