@@ -42,5 +42,7 @@ class TestTrainCLI(TrainCLITests):
             assert {f"test/{kind}_{k}step" for k in (1, 2, 3)} | {f"test/{kind}_multi"} <= set(m)
         assert {"test/follows_cot", "test/follows_direct"} <= set(m)
         assert set(results["claim"]) >= {"holds", "cot_far_above_direct", "gap_grows_with_steps",
-                                         "self_consistency_helps"}
+                                         "vote_beats_one_sample", "sc_not_below_greedy",
+                                         "self_consistency_beats_greedy"}
+        assert "test/sc_gain_se_multi" in m
         assert (run_dir / "figures" / "accuracy_vs_steps.png").stat().st_size > 10_000
