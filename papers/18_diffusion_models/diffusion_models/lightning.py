@@ -65,10 +65,14 @@ class DiffusionModule(L.LightningModule):
             raise ValueError(f"model.lr must be > 0, got {lr}")
         if weight_decay < 0:
             raise ValueError(f"model.weight_decay must be >= 0, got {weight_decay}")
-        if len(guidance_scales) < 2 or any(s < 0 for s in guidance_scales) or sorted(guidance_scales) != guidance_scales:
-            raise ValueError(f"model.guidance_scales must be two or more increasing scales >= 0, got {guidance_scales}")
+        scales = guidance_scales
+        scales_ok = len(scales) >= 2 and min(scales) >= 0 and sorted(scales) == scales
+        if not scales_ok:
+            raise ValueError(f"model.guidance_scales must be two or more increasing scales >= 0, "
+                             f"got {guidance_scales}")
         if samples_per_class < 2:
-            raise ValueError(f"model.samples_per_class must be >= 2 (diversity compares pairs), got {samples_per_class}")
+            raise ValueError(f"model.samples_per_class must be >= 2 (diversity compares pairs), "
+                             f"got {samples_per_class}")
         if not 1 <= ddim_steps <= T:
             raise ValueError(f"model.ddim_steps must be in 1..T={T}, got {ddim_steps}")
         if not 1 <= ancestral_steps <= T:
@@ -135,7 +139,8 @@ class DiffusionModule(L.LightningModule):
             if hp.ancestral_per_class:
                 anc_labels = torch.arange(10, device=self.device).repeat_interleave(hp.ancestral_per_class)
                 g = torch.Generator().manual_seed(hp.sample_seed + 1)
-                x = sample_ddpm(self.diffusion.respaced(hp.ancestral_steps), self.unet, (len(anc_labels), 1, 8, 8), g, self.guide, anc_labels,
+                chain = self.diffusion.respaced(hp.ancestral_steps)
+                x = sample_ddpm(chain, self.unet, (len(anc_labels), 1, 8, 8), g, self.guide, anc_labels,
                                 hp.ancestral_scale)
                 self.ancestral = (x.clamp(-1, 1), anc_labels)
         self.sample_labels = labels

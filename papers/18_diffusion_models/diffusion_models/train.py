@@ -13,7 +13,8 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def main(args: list[str] | None = None):
-    return run_cli(DiffusionModule, DigitsData, paper="18_diffusion_models", default_config=CONFIGS / "default.yaml", args=args)
+    return run_cli(DiffusionModule, DigitsData,
+                   paper="18_diffusion_models", default_config=CONFIGS / "default.yaml", args=args)
 
 
 if __name__ == "__main__":

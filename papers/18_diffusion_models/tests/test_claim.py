@@ -2,8 +2,14 @@
 their requested class and the samples of a class spread less (thresholds in diffusion_models/lightning.py)."""
 
 import pytest
-from diffusion_models.lightning import (DIVERSITY_RATIO_MAX, FIDELITY_MIN, JUDGE_ACCURACY_MIN, LOSS_MAX,
-                                        RISE_MIN, guidance_claim)
+from diffusion_models.lightning import (
+    DIVERSITY_RATIO_MAX,
+    FIDELITY_MIN,
+    JUDGE_ACCURACY_MIN,
+    LOSS_MAX,
+    RISE_MIN,
+    guidance_claim,
+)
 from diffusion_models.train import main
 from shared.testing import run_default_config
 
