@@ -93,11 +93,13 @@ class Diffusion(nn.Module):
         """x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε: q(x_t | x_0) in closed form (DDPM equation 4). [batch, c, h, w]."""
         return self._at(self.sqrt_alpha_bar, t) * x0 + self._at(self.sqrt_one_minus_alpha_bar, t) * noise
 
-    def loss_simple(self, eps_model: Callable[[Tensor, Tensor], Tensor], x0: Tensor) -> Tensor:
+    def loss_simple(self, eps_model: Callable[[Tensor, Tensor], Tensor], x0: Tensor,
+                    generator: torch.Generator | None = None) -> Tensor:
         """L_simple = E_{t, x_0, ε} ||ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)||² (DDPM equation 14, Algorithm 1),
-        averaged over pixels. t uniform over 0..T-1, ε standard normal (torch's global generator)."""
-        t = torch.randint(0, self.T, (x0.shape[0],), device=x0.device)  # [batch]
-        noise = torch.randn_like(x0)
+        averaged over pixels. t uniform over 0..T-1, ε standard normal, both drawn from `generator`
+        (on x0's device; None: torch's global generator)."""
+        t = torch.randint(0, self.T, (x0.shape[0],), device=x0.device, generator=generator)  # [batch]
+        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
         return (noise - eps_model(self.q_sample(x0, t, noise), t)).pow(2).mean()
 
     def predict_x0(self, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:

@@ -34,6 +34,24 @@ def test_untrained_unet_predicts_zero_noise_so_l_simple_is_about_one():
     assert abs(loss.item() - 1.0) < 0.02
 
 
+def test_training_draws_come_from_the_step_not_the_global_generator():
+    # A resumed run's global random stream differs from the uninterrupted run's, so a step's t and ε must
+    # depend only on (noise_seed, step): the same step gives the same losses whatever the global state.
+    module = DiffusionModule(channels=8, groups=4, n_heads=2, samples_per_class=2)
+    randomised(module.unet), randomised(module.guide)
+    batch = (torch.rand(16, 1, 8, 8) * 2 - 1, torch.arange(16) % 10)
+    losses = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        module.log_dict = lambda *args, **kwargs: None  # no trainer attached
+        losses.append(module.training_step(batch, 0))
+    assert torch.equal(losses[0], losses[1])
+    g = lambda seed: torch.Generator().manual_seed(seed)  # noqa: E731
+    diffusion, unet, x0 = Diffusion(1000, "cosine"), randomised(UNet(CFG)), batch[0]
+    assert torch.equal(diffusion.loss_simple(unet, x0, g(5)), diffusion.loss_simple(unet, x0, g(5)))
+    assert not torch.equal(diffusion.loss_simple(unet, x0, g(5)), diffusion.loss_simple(unet, x0, g(6)))
+
+
 @pytest.mark.parametrize("net", [UNet, NoisyClassifier])
 def test_gradient_reaches_every_parameter(net):
     model = randomised(net(CFG))
@@ -149,3 +167,5 @@ def test_bad_input_is_rejected():
         Diffusion(1000, "linear").ddim_timesteps(0)
     with pytest.raises(ValueError, match="at least 2 samples"):
         mean_pairwise_distance(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="model.noise_seed"):
+        DiffusionModule(noise_seed=-1)
