@@ -80,7 +80,10 @@ class DiscreteVAE(nn.Module):
         return self.encoder(x)  # [batch, K, grid, grid] logits
 
     def decode(self, z: Tensor) -> Tensor:
-        return torch.sigmoid(self.decoder(z))  # [batch, 3, size, size], z: [batch, K, grid, grid] (soft) one-hot
+        """The mean of p(x | z), unbounded: [batch, 3, size, size], z: [batch, K, grid, grid] (soft) one-hot.
+        No sigmoid: the images are mostly black, and a sigmoid pushed to 0 there has almost no gradient left
+        for the few coloured pixels; with it the dVAE collapsed to an all-black decoder (README.md)."""
+        return self.decoder(z)
 
     def codes(self, x: Tensor) -> Tensor:
         """The transformer's image tokens: argmax of the encoder logits, no Gumbel noise (Section 2.2)."""
@@ -89,7 +92,7 @@ class DiscreteVAE(nn.Module):
     def decode_codes(self, codes: Tensor) -> Tensor:
         g = self.cfg.grid
         z = F.one_hot(codes.view(-1, g, g), self.cfg.n_codes).permute(0, 3, 1, 2).float()  # [batch, K, g, g]
-        return self.decode(z)
+        return self.decode(z).clamp(0, 1)  # an image: pixel values in [0, 1]
 
     def forward(self, x: Tensor, tau: float, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Returns the reconstruction from a relaxed sample and the encoder logits (for the KL term)."""

@@ -8,8 +8,8 @@ from dalle.train import main
 @pytest.mark.claim
 def test_default_run_reproduces_the_claim(tmp_path):
     """Samples match their captions per the separate judge (held-out combinations included), and the
-    reranker's best of N beats a single sample. Thresholds are placeholders until the default run works
-    (README.md: the dVAE still collapses in it); they must end below the measured 1- and 2-thread values."""
+    reranker's best of N beats a single sample. Thresholds (dalle/lightning.py) sit below the measured
+    1- and 2-thread values; a collapsed dVAE (match 0.014) or an untrained transformer fails them."""
     main(["fit", "--run.root", str(tmp_path), "--run.name", "claim", "--trainer.enable_progress_bar", "false"])
     out = json.loads((tmp_path / "17_dalle" / "claim" / "results.json").read_text())
     m = out["metrics"]

@@ -23,6 +23,21 @@ def test_dvae_shapes_and_codes_roundtrip():
     assert v.decode_codes(codes).shape == x.shape
 
 
+def test_dark_decoder_keeps_a_gradient_for_coloured_pixels():
+    """Regression: with a sigmoid on the decoder, an output pushed to black (the shapes' background) left
+    almost no gradient for a coloured pixel, and the default run's dVAE collapsed to all-black images."""
+    v = DiscreteVAE(DVAEConfig(n_codes=8, d_hidden=8))
+    last = v.decoder[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(-6.0)  # a decoder that draws black everywhere
+    z = torch.nn.functional.one_hot(torch.zeros(1, 4, 4, dtype=torch.long), 8).permute(0, 3, 1, 2).float()
+    ((v.decode(z) - 1.0) ** 2).mean((0, 2, 3)).sum().backward()  # target: a white image; per pixel
+    assert last.bias.grad.abs().min() > 1.0, last.bias.grad
+    images = v.decode_codes(torch.zeros(1, 16, dtype=torch.long))
+    assert images.min() >= 0 and images.max() <= 1  # images drawn from codes stay in [0, 1]
+
+
 def test_gumbel_softmax_is_a_distribution_and_hardens_as_tau_falls():
     logits = torch.randn(64, 8, 2, 2)
     soft = gumbel_softmax(logits, 1.0, torch.Generator().manual_seed(0))
