@@ -3,8 +3,9 @@ reranker, with one Adam optimizer over all their parameters; a fourth, the judge
 
 The dVAE trains for the first `dvae_steps` steps, the transformer after them, on the frozen dVAE's
 argmax codes (the paper's two stages, Section 2). In each phase only one of the two gets a loss, so the
-other's parameters have no gradient and Adam leaves them alone. The reranker and the judge train on
-the dVAE's steps from the clean images; they share no parameter and no loss with the generator.
+other's parameters have no gradient and Adam leaves them alone. The reranker trains on the transformer's
+steps (stage two), from the clean images; the judge is built at test time. Neither shares a parameter or a
+loss with the generator.
 At test time each caption gets `n_samples` images; the judge grades every sample (the rate of one
 sample) and the sample the reranker prefers (the rate after reranking).
 """
@@ -125,8 +126,8 @@ class DalleModule(L.LightningModule):
                 codes = self.dvae.codes(images)  # [batch, grid * grid]
             loss, text_ce, image_ce = self.transformer.loss(text, codes, hp.text_weight)
             self.log_dict({"train/text_ce": text_ce, "train/image_ce": image_ce}, batch_size=n, prog_bar=True)
-            # The reranker trains beside the dVAE, on the same clean pairs (stage two costs more per step, so
-            # this balances the run's time). It shares no parameter with the dVAE.
+            # The reranker trains beside the transformer, on the same clean pairs; it shares no parameter with the
+            # transformer or the dVAE.
             clip_loss, _ = self.reranker.loss(images, text)
             self.log("train/contrastive_loss", clip_loss, batch_size=n)
             loss = loss + clip_loss
