@@ -201,7 +201,7 @@ def test_infonce_example_by_hand():
     assert flat > 10 * loss
 
 
-# --- 4.7: best of N ------------------------------------------------------------------------------------------------------
+# --- 4.7: best of N --------------------------------------------------------------------------------------------
 
 MEASURED = {"match": 0.5078125, "heldout": 0.4765625, "reranked": 0.7638888955116272,
             "reranked_heldout": 0.6875, "recon": 0.6319444179534912}  # results.json of the default run
@@ -223,7 +223,7 @@ def test_best_of_n_ceiling_and_run_numbers_agree_with_the_readme():
     assert round(MEASURED["match"] / MEASURED["recon"], 1) == 0.8
 
 
-# --- 4.8 and 4.9: parameters and steps ------------------------------------------------------------------------------------------
+# --- 4.8 and 4.9: parameters and steps --------------------------------------------------------------------------------
 
 
 def test_parameter_counts():
@@ -263,7 +263,7 @@ def test_data_counts():
     assert DEFAULT["data"]["n_test"] == 2 * 72
 
 
-# --- the maths-to-code table and the article's code excerpts ------------------------------------------------------------------
+# --- the maths-to-code table and the article's code excerpts --------------------------------------------------------
 
 
 def test_maths_to_code_table_names_real_functions_and_real_lines():
