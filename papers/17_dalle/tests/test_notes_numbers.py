@@ -197,7 +197,7 @@ def test_infonce_example_by_hand():
     assert loss == pytest.approx(sum(rows) / 3, abs=1e-6)  # symmetric: the columns repeat the rows
     flat, flat_rows = contrastive_loss_with(points, log_scale=0.0)
     first = math.exp(-flat_rows[0])
-    in_notes(f"cost **{flat:.4f}**", f"is {flat:.4f} without the scale", f"row 1 ({first:.4f})")
+    in_notes(f"cost **{flat:.4f}**", f"the loss {flat:.4f} without the scale", f"row 1 ({first:.4f})")
     assert flat > 10 * loss
 
 
@@ -219,7 +219,7 @@ def test_best_of_n_ceiling_and_run_numbers_agree_with_the_readme():
     for key in ("match", "heldout", "reranked"):
         TEXT.in_readme(f"{MEASURED[key]:.3f}")
     in_notes(f"adds {MEASURED['reranked'] - MEASURED['match']:.3f}",
-             f"about four fifths of it", f"{1 / 72:.3f}")
+             "about four fifths of it", f"{1 / 72:.3f}")
     assert round(MEASURED["match"] / MEASURED["recon"], 1) == 0.8
 
 
