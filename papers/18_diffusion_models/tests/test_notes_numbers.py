@@ -56,7 +56,8 @@ def test_default_network_sizes():
     cfg = UNetConfig(channels=16)  # configs/default.yaml
     unet, guide = n_params(UNet(cfg)), n_params(NoisyClassifier(cfg))
     TEXT.in_notes(f"the UNet has {unet:,} parameters and the guide {guide:,}")
-    TEXT.in_article(f"{round(unet / 1000)} thousand parameters in the UNet, {round(guide / 1000)} thousand in the guide")
+    TEXT.in_article(f"{round(unet / 1000)} thousand parameters in the UNet, "
+                    f"{round(guide / 1000)} thousand in the guide")
 
 
 def test_maths_to_code_table_quotes_real_code():
