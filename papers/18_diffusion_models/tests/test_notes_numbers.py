@@ -1,6 +1,7 @@
 """The numbers of notes.md's worked examples, recomputed from the code, and the maths-to-code table."""
 
 import torch
+import yaml
 from diffusion_models import diffusion, evaluate, lightning, model
 from diffusion_models.diffusion import Diffusion
 from diffusion_models.model import NoisyClassifier, UNet, UNetConfig
@@ -53,7 +54,8 @@ def test_the_same_step_ancestral():
 
 
 def test_default_network_sizes():
-    cfg = UNetConfig(channels=16)  # configs/default.yaml
+    settings = yaml.safe_load((TEXT.folder / "configs" / "default.yaml").read_text())["model"]
+    cfg = UNetConfig(**{k: v for k, v in settings.items() if k in UNetConfig.__dataclass_fields__})
     unet, guide = n_params(UNet(cfg)), n_params(NoisyClassifier(cfg))
     TEXT.in_notes(f"the UNet has {unet:,} parameters and the guide {guide:,}")
     TEXT.in_article(f"{round(unet / 1000)} thousand parameters in the UNet, "
