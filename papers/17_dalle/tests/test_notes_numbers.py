@@ -134,7 +134,8 @@ def test_kl_example_by_hand():
 
 def test_kl_maximum_of_the_default_dvae():
     m = DEFAULT["model"]
-    one_hot = torch.full((1, m["n_codes"], 4, 4), -1e4)
+    grid = DVAEConfig(n_codes=m["n_codes"], d_hidden=m["d_hidden"]).grid
+    one_hot = torch.full((1, m["n_codes"], grid, grid), -1e4)
     one_hot[:, 0] = 0
     top = kl_to_uniform(one_hot).item()
     in_notes(f"$16 \\ln 64 = {top:.4f}$ nats", f"a loss of {m['kl_weight'] * top:.2f}",
@@ -227,7 +228,7 @@ def test_best_of_n_ceiling_and_run_numbers_agree_with_the_readme():
 
 
 def test_parameter_counts():
-    module = lightning.DalleModule()
+    module = lightning.DalleModule(**DEFAULT["model"])  # the default config's model, as the notes count it
     parts = {
         "dVAE (encoder and decoder)": n_params(module.dvae),
         "transformer": n_params(module.transformer),
