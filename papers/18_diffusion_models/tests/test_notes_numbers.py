@@ -25,10 +25,15 @@ def toy_chain() -> Diffusion:
     return Diffusion(2, betas=torch.tensor([0.36, 0.4375], dtype=torch.float64))
 
 
+def toy_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The worked example's one pixel: x_1 = 0.5, the network's ε = 0.25, the guide's gradient g = 0.5."""
+    return torch.full((1, 1, 1, 1), 0.5), torch.full((1, 1, 1, 1), 0.25), torch.full((1, 1, 1, 1), 0.5)
+
+
 def test_one_guided_ddim_step_by_hand():
     d = toy_chain()
     assert torch.allclose(d.alpha_bar, torch.tensor([0.64, 0.36]))
-    x1, eps, g, s = torch.full((1, 1, 1, 1), 0.5), torch.full((1, 1, 1, 1), 0.25), torch.full((1, 1, 1, 1), 0.5), 1.0
+    x1, eps, g, s = *toy_inputs(), 1.0
     unguided = d.ddim_step(x1, 1, 0, eps).item()
     eps_hat = eps - s * d.sqrt_one_minus_alpha_bar[1] * g  # what sample_ddim does with the guide's gradient
     x0_hat = d.predict_x0(x1, torch.tensor([1]), eps_hat).item()
@@ -42,7 +47,7 @@ def test_one_guided_ddim_step_by_hand():
 
 def test_the_same_step_ancestral():
     d, t = toy_chain(), torch.tensor([1])
-    x1, eps, g = torch.full((1, 1, 1, 1), 0.5), torch.full((1, 1, 1, 1), 0.25), torch.full((1, 1, 1, 1), 0.5)
+    x1, eps, g = toy_inputs()
     var = d.posterior_variance[1].item()
     mean = d.posterior_mean(x1, t, d.predict_x0(x1, t, eps)).item()
     assert abs(d.ddpm_mean(x1, t, eps).item() - mean) < 1e-6  # equation 11 gives the same mean
