@@ -19,8 +19,11 @@ model learns to continue in the style its context shows: the situation of a few-
 documents show chains of thought, half answer only. The loss is taken on the solutions (everything
 after each `?`, through the `;`), never on the questions, which are random.
 
-The test problems (`n_test` per number of steps) are held out: no training document contains them,
-and neither do the fixed exemplars of the test prompts (see prompting.py).
+The multi-step test problems (`n_test` per number of steps from 2 up) are held out: no training
+document contains them, and neither do the fixed exemplars of the test prompts (see prompting.py).
+One-step problems are the 60 facts that every step of every chain applies; training shows all of
+them in both styles (a fact cannot be inferred from the others), and the test asks each of them,
+exemplars excepted, to check that both styles know the facts that multi-step problems combine.
 """
 
 from __future__ import annotations
@@ -90,8 +93,18 @@ def n_problems(k: int) -> int:
 
 
 def n_held_out(k: int, n_test: int) -> int:
-    """Test problems with k steps: n_test, but never more than half of all k-step problems (30 of 60 at k = 1)."""
-    return min(n_test, n_problems(k) // 2)
+    """Held-out test problems with k steps: none at k = 1, else n_test, but never more than half of all k-step
+    problems. One-step problems are the 60 facts every chain is built from: training shows all of them (a fact
+    cannot be inferred from the other facts), and the test asks all of them but the exemplars."""
+    return 0 if k == 1 else min(n_test, n_problems(k) // 2)
+
+
+def all_problems(k: int) -> list[Problem]:
+    """Every k-step problem, in a fixed order (10 * 6^k of them; meant for k = 1)."""
+    steps = [()]
+    for _ in range(k):
+        steps = [s + ((op, d),) for s in steps for op in OPS for d in OPERANDS]
+    return [(start, s) for start in range(10) for s in steps]
 
 
 def distinct_problems(k: int, n: int, g: random.Random, exclude: set) -> list[Problem]:
@@ -164,12 +177,13 @@ class Data(L.LightningDataModule):
         max_steps: problems have 1 .. max_steps steps (at most 10).
         n_shots: exemplars in a test prompt; a training document holds n_shots + 1 problems.
         n_train: training documents; n_val: validation documents (held-out loss during training).
-        n_test: held-out test problems per number of steps.
+        n_test: held-out test problems per number of steps from 2 up (one step: all 60 facts but the exemplars).
         batch_size, seed: batches and the generator of every split.
+        n_facts: test only the first n_facts one-step facts (null: all; a setting for tiny test runs).
     """
 
     def __init__(self, max_steps: int = 3, n_shots: int = 2, n_train: int = 32000, n_val: int = 256,
-                 n_test: int = 50, batch_size: int = 32, seed: int = 0) -> None:
+                 n_test: int = 50, batch_size: int = 32, seed: int = 0, n_facts: int | None = None) -> None:
         super().__init__()
         if not 1 <= max_steps <= MAX_STEPS:
             raise ValueError(f"data.max_steps must be in 1..{MAX_STEPS}, got {max_steps}")
@@ -177,6 +191,8 @@ class Data(L.LightningDataModule):
                             ("batch_size", batch_size)):
             if value < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {value}")
+        if n_facts is not None and n_facts < 1:
+            raise ValueError(f"data.n_facts must be >= 1 or null, got {n_facts}")
         self.save_hyperparameters()
         self.vocab_size = len(VOCAB)
         self.seq_len = max_len(n_shots + 1, max_steps)
@@ -186,10 +202,13 @@ class Data(L.LightningDataModule):
             return
         hp = self.hparams
         g = random.Random(hp.seed)
-        test = [p for k in range(1, hp.max_steps + 1) for p in distinct_problems(k, n_held_out(k, hp.n_test), g, set())]
-        self.held_out = set(test)
+        held = [p for k in range(2, hp.max_steps + 1) for p in distinct_problems(k, n_held_out(k, hp.n_test), g, set())]
+        self.held_out = set(held)
         # The exemplars of every test prompt: fixed, like the paper's hand-written set, steps 1, 2, ... cycling.
         self.exemplars = [distinct_problems(1 + i % hp.max_steps, 1, g, self.held_out)[0] for i in range(hp.n_shots)]
+        # Tested: the one-step facts (trained on: every chain step is one of them) and the held-out multi-step problems.
+        facts = [p for p in all_problems(1) if p not in self.exemplars]
+        test = facts[:hp.n_facts] + held  # n_facts None: all of them
         self.test_set = TensorDataset(problem_tensor(test, hp.max_steps))
         self.val_set = TensorDataset(*documents(hp.n_val, hp.n_shots + 1, hp.max_steps, g, self.held_out))
         self.train_set = TensorDataset(*documents(hp.n_train, hp.n_shots + 1, hp.max_steps, g, self.held_out))

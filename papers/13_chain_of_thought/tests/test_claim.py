@@ -45,7 +45,7 @@ def test_default_run_reproduces_the_claim(tmp_path):
     assert m["test/sc_gain_se_multi"] < 0.05  # the gain over greedy chains is measured to a few points at most
     # The model learned both styles: one-step problems, where a chain is just the answer, are solved either way,
     # and it answers in the style of its exemplars.
-    assert min(m["test/cot_1step"], m["test/direct_1step"]) >= 0.8
+    assert min(m["test/cot_1step"], m["test/direct_1step"]) >= 0.9  # measured 1.0 at seeds 0 and 1
     assert min(m["test/follows_cot"], m["test/follows_direct"]) >= 0.95
     assert (run / "figures" / "accuracy_vs_steps.png").is_file()
     # Measured on the default run: see the thresholds' comments in chain_of_thought/lightning.py and README.md.

@@ -83,19 +83,28 @@ def test_every_document_has_one_style():
     assert styles == {"cot", "direct"}
 
 
-def test_test_problems_are_held_out_of_training_and_exemplars():
-    dm = Data(max_steps=3, n_shots=2, n_train=300, n_val=8, n_test=20)
+def test_multi_step_test_problems_are_held_out_and_one_step_facts_are_all_tested():
+    dm = Data(max_steps=3, n_shots=2, n_train=1000, n_val=8, n_test=20)
     dm.setup()
-    test = {problem_from_row(r) for (r,) in dm.test_set}
-    assert len(test) == 3 * 20  # 20 of each step count (at most half of the 60 one-step problems)
-    assert n_held_out(1, 100) == 30 and n_held_out(2, 100) == 100
-    assert not test & set(dm.exemplars)
+    rows = [problem_from_row(r) for (r,) in dm.test_set]
+    test = set(rows)
+    one_step = {p for p in test if len(p[1]) == 1}
+    multi = test - one_step
+    # Every one-step problem but the exemplar: 60 facts, which training also shows in both styles.
+    assert len(rows) == len(test) == 59 + 2 * 20
+    assert one_step | set(dm.exemplars[:1]) == {(s, ((op, d),)) for s in range(10) for op in "+*" for d in (1, 2, 3)}
+    assert n_held_out(1, 100) == 0 and n_held_out(2, 100) == 100 and n_held_out(2, 400) == 180
+    assert dm.held_out == multi and not test & set(dm.exemplars)
     train_text = "".join(decode(row) for row in dm.train_set.tensors[0].tolist())
     seen = set()
     for chunk in train_text.split(";"):
         if "?" in chunk:
             seen.add(chunk.split("?")[0] + "?")
-    assert seen and not seen & {question(p, 3) for p in test}
+    assert seen and not seen & {question(p, 3) for p in multi}
+    assert {question(p, 3) for p in one_step} <= seen  # the facts are trained on
+    few = Data(max_steps=3, n_shots=2, n_train=8, n_val=8, n_test=20, n_facts=3)
+    few.setup()
+    assert sum(len(problem_from_row(r)[1]) == 1 for (r,) in few.test_set) == 3  # tiny test runs: three facts
     assert problem_tensor([EXAMPLE], 4).tolist() == [[3, 4, 0, 3, 1, 3, 0, 2, 0, 0]]
     assert problem_from_row(problem_tensor([EXAMPLE], 4)[0]) == EXAMPLE
 
@@ -105,6 +114,8 @@ def test_bad_data_settings_are_rejected():
         Data(max_steps=11)
     with pytest.raises(ValueError, match="data.n_shots"):
         Data(n_shots=0)
+    with pytest.raises(ValueError, match="data.n_facts"):
+        Data(n_facts=0)
 
 
 def test_prompt_is_exemplars_then_the_question():

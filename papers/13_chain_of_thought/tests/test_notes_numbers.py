@@ -44,7 +44,12 @@ def test_default_model_size_and_split():
                               n_layers=hp.n_layers))
     in_notes(f"two layers, d_model 64, {m.num_params():,} parameters")
     in_notes(f"logits `[batch, T, {len(VOCAB)}]`")
-    in_notes(f"{dm.hparams.n_test} held-out problems per step count (30 for one step")
+    in_notes(f"{dm.hparams.n_test} held-out problems per step count from two steps")
+    small = Data(n_train=8, n_val=8)  # the same seed draws the same test problems and exemplars
+    small.setup()
+    one_step = sum(len(p[1]) == 1 for p in map(data.problem_from_row, small.test_set.tensors[0]))
+    assert one_step == n_problems(1) - 1 and small.hparams.n_test == dm.hparams.n_test
+    in_notes(f"the {one_step} one-step facts that are not exemplars")
 
 
 def test_self_consistency_bound():

@@ -4,10 +4,12 @@ end, refused resumes, one-line errors, --help, python -m) with this paper's sett
 from chain_of_thought.train import main
 from shared.testing import TrainCLITests
 
-# 64 documents in batches of 16: 4 steps an epoch; a tiny decoder; 3 test problems per step count.
+# 64 documents in batches of 16: 4 steps an epoch; a tiny decoder; 3 test problems per step count (3 one-step facts),
+# so the whole test set is one batch.
 # decay_steps is fixed, so a first session that stops early has the whole run's learning-rate schedule.
 TINY = ["--data.n_train", "64", "--data.n_val", "16", "--data.n_test", "3", "--data.batch_size", "16",
-        "--data.max_steps", "3", "--data.n_shots", "2", "--model.d_model", "16", "--model.n_heads", "2",
+        "--data.max_steps", "3", "--data.n_shots", "2", "--data.n_facts", "3", "--model.d_model", "16",
+        "--model.n_heads", "2",
         "--model.n_layers", "1", "--model.warmup_steps", "2", "--model.decay_steps", "8", "--model.n_samples", "3",
         "--trainer.log_every_n_steps", "1", "--trainer.val_check_interval", "2"]
 
