@@ -5,9 +5,10 @@ and digits); from each evaluation example three random 50-character substrings a
 example when it is shorter); the example counts as contaminated when any of them is a substring of a
 normalised training example. Only the question is used, not the answer.
 
-Our prompts are 5 to 9 normalised characters, the report's examples are hundreds, so the length scales
-down: `substring_len` (default 6). A shorter substring matches more training text by chance (false
-positives); a longer one falls back to the whole prompt, an exact-match test that misses near copies.
+Our prompts are 5 or 6 normalised characters, the report's examples are hundreds, so the length scales
+down: `substring_len` (default 6, so every prompt is matched whole). A shorter substring matches more
+training text by chance (false positives); one as long as the prompt falls back to the whole prompt, an
+exact-match test that misses near copies.
 """
 
 from __future__ import annotations

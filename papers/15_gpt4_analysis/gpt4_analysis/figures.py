@@ -23,14 +23,16 @@ def plot_scaling(analysis: dict, path: str | Path) -> Path:
     grid = np.geomspace(min(compute.values()) / 1.5, compute[large] * 1.5, 200)
     ax.plot(grid, fit.predict(grid), color="black", linewidth=1,
             label=f"L = {fit.a:.3f} (C/C0)^{fit.b:.3f} + {fit.c:.3f}")
-    ax.axhline(fit.c, color="grey", linestyle=":", linewidth=1, label="irreducible loss c")
+    ax.axhline(fit.c, color="grey", linestyle=":", linewidth=1, label=f"fitted floor c = {fit.c:.3f}")
+    floor = analysis["metrics"]["text_floor"]
+    ax.axhline(floor, color="#2ca02c", linestyle="--", linewidth=1, label=f"entropy of the text {floor:.3f}")
     ax.scatter([compute[large]], [analysis["predicted"]], facecolors="none", edgecolors="#d62728", s=80, zorder=4,
                label=f"largest, predicted ({analysis['predicted']:.4f})")
     ax.scatter([compute[large]], [losses[large]], color="#d62728", marker="x", s=60, zorder=4,
                label=f"largest, measured ({losses[large]:.4f})")
     ax.set_xscale("log")
     ax.set_xlabel("training compute C = 6 N D (FLOPs)")
-    ax.set_ylabel("held-out loss (nats per token)")
+    ax.set_ylabel("loss on held-out text (nats per token)")
     ax.set_title("Predicting the largest model's final loss")
     ax.legend(fontsize=7)
     return save_figure(fig, path)

@@ -3,7 +3,7 @@ the largest model."""
 
 import pytest
 import torch
-from gpt4_analysis.lightning import ModelFamily, predict_largest
+from gpt4_analysis.lightning import LOSS_MAX, ModelFamily, predict_largest
 
 
 def test_a_model_is_untouched_after_its_step_budget_and_the_others_keep_learning(monkeypatch):
@@ -56,3 +56,15 @@ def test_bad_family_settings_are_clear_errors():
         ModelFamily(d_models=[4, 8, 12], steps=[1, 2, 3], n_heads=2)
     with pytest.raises(ValueError, match="model.lr"):
         ModelFamily(lr=0)
+
+
+def test_claim_fails_when_the_prediction_misses_or_the_largest_model_has_nothing_to_predict():
+    good = {"test/relative_error": -0.01, "test/error_over_drop": 0.2, "test/largest_loss": LOSS_MAX - 0.1,
+            "test/decades_total": 2.2, "test/profile_gap": 0.1, "test/contamination_recall": 1.0,
+            "test/contamination_fpr": 0.0, "test/ece_largest": 0.03}
+    assert ModelFamily.claim(good)["holds"]
+    for key, bad in (("test/relative_error", -0.2), ("test/error_over_drop", 0.9),
+                     ("test/error_over_drop", float("nan")), ("test/largest_loss", LOSS_MAX + 0.1),
+                     ("test/ece_largest", 0.5), ("test/contamination_recall", 0.99)):
+        assert not ModelFamily.claim({**good, key: bad})["holds"], key
+    assert not ModelFamily.claim({k: v for k, v in good.items() if k != "test/ece_largest"})["holds"]
