@@ -139,18 +139,21 @@ def encode_lines(lines: list[str]) -> torch.Tensor:
     return out
 
 
+def _distinct(make, n: int, rng: random.Random, seen: set[str]) -> list[Item]:
+    """`n` items from `make` whose prompts are all different and none in `seen` (which grows with them)."""
+    items: list[Item] = []
+    while len(items) < n:
+        item = make(rng)
+        if item.prompt not in seen:
+            seen.add(item.prompt)
+            items.append(item)
+    return items
+
+
 def eval_items(n_per_suite: int, seed: int) -> list[Item]:
     """`n_per_suite` items of every suite with distinct prompts, suite by suite."""
     rng = random.Random(seed)
-    items: list[Item] = []
-    for make in SUITES.values():
-        seen: set[str] = set()
-        while len(seen) < n_per_suite:
-            item = make(rng)
-            if item.prompt not in seen:
-                seen.add(item.prompt)
-                items.append(item)
-    return items
+    return [item for make in SUITES.values() for item in _distinct(make, n_per_suite, rng, set())]
 
 
 def clean_corpus(n_per_suite: int, seed: int, exclude: set[str]) -> list[str]:
@@ -180,15 +183,7 @@ def plant_leaks(clean: list[str], items: list[Item], fraction: float, copies: in
 
 def calibration_items(n: int, seed: int, exclude: set[str]) -> list[Item]:
     """`n` `choice` items with distinct prompts, none in `exclude`: the calibration set (never trained on)."""
-    rng = random.Random(seed)
-    items: list[Item] = []
-    seen = set(exclude)
-    while len(items) < n:
-        item = _choice(rng)
-        if item.prompt not in seen:
-            seen.add(item.prompt)
-            items.append(item)
-    return items
+    return _distinct(_choice, n, random.Random(seed), set(exclude))
 
 
 TEXT_TAG = "t "  # a text line starts with it; no task prompt does
