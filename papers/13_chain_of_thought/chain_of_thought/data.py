@@ -202,7 +202,7 @@ class Data(L.LightningDataModule):
             return
         hp = self.hparams
         g = random.Random(hp.seed)
-        held = [p for k in range(2, hp.max_steps + 1) for p in distinct_problems(k, n_held_out(k, hp.n_test), g, set())]
+        held = [p for k in range(1, hp.max_steps + 1) for p in distinct_problems(k, n_held_out(k, hp.n_test), g, set())]
         self.held_out = set(held)
         # The exemplars of every test prompt: fixed, like the paper's hand-written set, steps 1, 2, ... cycling.
         self.exemplars = [distinct_problems(1 + i % hp.max_steps, 1, g, self.held_out)[0] for i in range(hp.n_shots)]
