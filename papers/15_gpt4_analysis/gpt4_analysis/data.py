@@ -193,14 +193,10 @@ WORDS_PER_LINE = 3
 def make_lexicon(size: int, seed: int) -> list[str]:
     """`size` distinct random words of 3 or 4 letters, in rank order (the first is the most frequent)."""
     rng = random.Random(seed)
-    words: list[str] = []
-    seen: set[str] = set()
+    words: dict[str, None] = {}  # a dict keeps the first-drawn order and drops repeats
     while len(words) < size:
-        word = "".join(rng.choice(LETTERS) for _ in range(rng.choice((3, 4))))
-        if word not in seen:
-            seen.add(word)
-            words.append(word)
-    return words
+        words.setdefault("".join(rng.choice(LETTERS) for _ in range(rng.choice((3, 4)))), None)
+    return list(words)
 
 
 def zipf_weights(size: int, exponent: float) -> list[float]:
