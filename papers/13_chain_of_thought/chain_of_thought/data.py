@@ -8,6 +8,15 @@ Every question is written at the same width: max_steps operation slots, the unus
     chain of thought  =7=1=3A3;    (the value after each step, then the answer)
     answer only       A3;
     a 2-step question 3+2*3..?     (one empty slot; chain =5=5A5;)
+    free chain        =7=_=3A3;    (some intermediate values written, others skipped as "_")
+
+The third style, the free chain, exists for self-consistency (Wang et al., 2022). A full chain leaves the
+model one route to the answer, so sampling it and voting can add nothing. A free chain writes each
+intermediate value or skips it, with probability 1/2 each, independently: 2^(k-1) routes for a k-step
+problem, from the full chain to the answer alone. A skipped value costs the next written one a two-step
+(or longer) jump, which the model gets wrong far more often; the routes that write every step agree on
+the right answer, the shortcuts scatter. A skip keeps its two tokens ("=_"), so the look-up distance
+below stays the same.
 
 The fixed width puts the operation that step i needs exactly 2 * max_steps tokens behind the `=`
 where the model writes step i's value, for every i and every k: a small model learns that fixed
@@ -15,9 +24,9 @@ look-up in a few hundred steps (finding the operation by its content, in free te
 model does and takes far longer to learn; see notes.md).
 
 A training document is `n_shots + 1` problems in ONE style (chosen at random per document), so the
-model learns to continue in the style its context shows: the situation of a few-shot prompt. Half the
-documents show chains of thought, half answer only. The loss is taken on the solutions (everything
-after each `?`, through the `;`), never on the questions, which are random.
+model learns to continue in the style its context shows: the situation of a few-shot prompt. A third of
+the documents show chains of thought, a third answer only, a third free chains. The loss is taken on the
+solutions (everything after each `?`, through the `;`), never on the questions, which are random.
 
 The multi-step test problems (`n_test` per number of steps from 2 up) are held out: no training
 document contains them, and neither do the fixed exemplars of the test prompts (see prompting.py).
@@ -39,11 +48,12 @@ from torch.utils.data import DataLoader, TensorDataset
 MAX_STEPS = 10
 OPS = ("+", "*")  # add, multiply (mod 10): the order of the steps matters, 3*2+1 is not (3+1)*2
 OPERANDS = (1, 2, 3)
-VOCAB = ["<pad>", "<bos>", *"0123456789", "+", "*", "=", "?", "A", ";", "."]
+VOCAB = ["<pad>", "<bos>", *"0123456789", "+", "*", "=", "?", "A", ";", ".", "_"]
 PAD, BOS = 0, 1
 STOI = {s: i for i, s in enumerate(VOCAB)}
 IGNORE = -100  # cross_entropy's ignore_index: positions whose next token is not part of a solution
-STYLES = ("cot", "direct")
+STYLES = ("cot", "direct", "free")
+SHOW = 0.5  # a free chain writes each intermediate value with this probability (1/2: no route preferred)
 
 Problem = tuple[int, tuple[tuple[str, int], ...]]  # (start digit, ((op, digit), ...))
 
@@ -65,14 +75,25 @@ def question(problem: Problem, max_steps: int) -> str:
     return str(problem[0]) + "".join(f"{op}{d}" for op, d in problem[1]) + ".." * (max_steps - k) + "?"
 
 
-def solution(problem: Problem, style: str) -> str:
-    """The text after the `?`: the chain of intermediate steps (style "cot") or the answer alone ("direct")."""
+def solution(problem: Problem, style: str, shown: tuple[bool, ...] | None = None) -> str:
+    """The text after the `?`: the chain of intermediate steps (style "cot"), the answer alone ("direct"), or a
+    free chain ("free"), which writes intermediate value i when shown[i] and "_" in its place otherwise
+    (shown: one flag per step but the last, whose value is always written)."""
     values = solve(problem)
     if style == "direct":
         return f"A{values[-1]};"
-    if style != "cot":
+    if style == "cot":
+        return "".join(f"={y}" for y in values) + f"A{values[-1]};"
+    if style != "free":
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
-    return "".join(f"={y}" for y in values) + f"A{values[-1]};"
+    if shown is None or len(shown) != len(values) - 1:
+        raise ValueError(f"a free chain of {len(values)} steps needs {len(values) - 1} shown flags, got {shown!r}")
+    return "".join(f"={y}" if show else "=_" for y, show in zip(values, shown)) + f"={values[-1]}A{values[-1]};"
+
+
+def free_route(k: int, rng: random.Random) -> tuple[bool, ...]:
+    """Which of a k-step problem's first k - 1 intermediate values a free chain writes: each with probability SHOW."""
+    return tuple(rng.random() < SHOW for _ in range(k - 1))
 
 
 def encode(text: str) -> list[int]:
@@ -119,11 +140,16 @@ def distinct_problems(k: int, n: int, g: random.Random, exclude: set) -> list[Pr
     return list(out)
 
 
-def document(problems: list[Problem], style: str, max_steps: int) -> tuple[list[int], list[int]]:
-    """One training document: <bos> q_1 s_1 q_2 s_2 ... -> (tokens, is_solution per token)."""
+def document(problems: list[Problem], style: str, max_steps: int,
+             rng: random.Random | None = None) -> tuple[list[int], list[int]]:
+    """One training document: <bos> q_1 s_1 q_2 s_2 ... -> (tokens, is_solution per token).
+    A free chain's route is drawn from rng (free_route)."""
+    if style == "free" and rng is None:
+        raise ValueError("a document of free chains needs an rng to draw their routes")
     tokens, is_solution = [BOS], [False]
     for p in problems:
-        q, s = encode(question(p, max_steps)), encode(solution(p, style))
+        shown = free_route(len(p[1]), rng) if style == "free" else None
+        q, s = encode(question(p, max_steps)), encode(solution(p, style, shown))
         tokens += q + s
         is_solution += [False] * len(q) + [True] * len(s)
     return tokens, is_solution
@@ -146,7 +172,7 @@ def documents(n: int, n_problems: int, max_steps: int, g: random.Random, exclude
             while p in exclude:
                 p = random_problem(k, g)
             probs.append(p)
-        tokens, is_solution = document(probs, style, max_steps)
+        tokens, is_solution = document(probs, style, max_steps, g)
         rows.append(tokens + [PAD] * (T + 1 - len(tokens)))
         flags.append(is_solution + [False] * (T + 1 - len(tokens)))
     x = torch.tensor(rows, dtype=torch.long).reshape(n, T + 1)
@@ -174,16 +200,16 @@ class Data(L.LightningDataModule):
     """Training documents in both styles; held-out test problems for prompting.
 
     Args:
-        max_steps: problems have 1 .. max_steps steps (at most 10).
-        n_shots: exemplars in a test prompt; a training document holds n_shots + 1 problems.
+        max_steps: problems have 1 .. max_steps steps (2 to 10).
+        n_shots: exemplars in a test prompt (at least 2); a training document holds n_shots + 1 problems.
         n_train: training documents; n_val: validation documents (held-out loss during training).
         n_test: held-out test problems per number of steps from 2 up (one step: all 60 facts but the exemplars).
         batch_size, seed: batches and the generator of every split.
         n_facts: test only the first n_facts one-step facts (null: all; a setting for tiny test runs).
     """
 
-    def __init__(self, max_steps: int = 3, n_shots: int = 2, n_train: int = 32000, n_val: int = 256,
-                 n_test: int = 50, batch_size: int = 32, seed: int = 0, n_facts: int | None = None) -> None:
+    def __init__(self, max_steps: int = 3, n_shots: int = 2, n_train: int = 48000, n_val: int = 256,
+                 n_test: int = 150, batch_size: int = 32, seed: int = 0, n_facts: int | None = None) -> None:
         super().__init__()
         if not 1 <= max_steps <= MAX_STEPS:
             raise ValueError(f"data.max_steps must be in 1..{MAX_STEPS}, got {max_steps}")
@@ -191,6 +217,9 @@ class Data(L.LightningDataModule):
                             ("batch_size", batch_size)):
             if value < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {value}")
+        if max_steps < 2 or n_shots < 2:
+            raise ValueError(f"data.max_steps and data.n_shots must be >= 2 (the free-chain prompt needs a multi-step "
+                             f"exemplar with a skipped value), got {max_steps} and {n_shots}")
         if n_facts is not None and n_facts < 1:
             raise ValueError(f"data.n_facts must be >= 1 or null, got {n_facts}")
         self.save_hyperparameters()
@@ -204,8 +233,13 @@ class Data(L.LightningDataModule):
         g = random.Random(hp.seed)
         held = [p for k in range(1, hp.max_steps + 1) for p in distinct_problems(k, n_held_out(k, hp.n_test), g, set())]
         self.held_out = set(held)
-        # The exemplars of every test prompt: fixed, like the paper's hand-written set, steps 1, 2, ... cycling.
+        # The exemplars of every test prompt: fixed, like the paper's hand-written set, steps 1, 2, ... cycling;
+        # in the free style each has one fixed route, drawn again until some value is skipped: free exemplars
+        # without a skip would be the full-chain prompt.
         self.exemplars = [distinct_problems(1 + i % hp.max_steps, 1, g, self.held_out)[0] for i in range(hp.n_shots)]
+        self.exemplar_routes = [free_route(len(p[1]), g) for p in self.exemplars]
+        while all(all(r) for r in self.exemplar_routes):
+            self.exemplar_routes = [free_route(len(p[1]), g) for p in self.exemplars]
         # Tested: the one-step facts (trained on: every chain step is one of them) and the held-out multi-step problems.
         facts = [p for p in all_problems(1) if p not in self.exemplars]
         test = facts[:hp.n_facts] + held  # n_facts None: all of them

@@ -1,4 +1,4 @@
-"""The generated problems, both writing styles, the training documents and the held-out split; the prompts,
+"""The generated problems, the three writing styles, the training documents and the held-out split; the prompts,
 answer extraction and the majority vote of self-consistency."""
 
 import random
@@ -13,6 +13,7 @@ from chain_of_thought.data import (
     document,
     documents,
     encode,
+    free_route,
     max_len,
     n_held_out,
     problem_from_row,
@@ -28,6 +29,7 @@ from chain_of_thought.prompting import (
     first_token_style,
     majority_vote,
     prompt_and_answer,
+    skipped_fraction,
 )
 
 EXAMPLE = (4, (("+", 3), ("*", 3), ("+", 2)))
@@ -40,6 +42,15 @@ def test_both_styles_of_the_worked_example():
     assert question(EXAMPLE, 3) == "4+3*3+2?"
     assert solution(EXAMPLE, "cot") == "=7=1=3A3;"
     assert solution(EXAMPLE, "direct") == "A3;"
+    # Free chains: each intermediate value written or skipped ("_"), the last always written.
+    assert solution(EXAMPLE, "free", (True, False)) == "=7=_=3A3;"
+    assert solution(EXAMPLE, "free", (False, False)) == "=_=_=3A3;"
+    assert solution(EXAMPLE, "free", (True, True)) == solution(EXAMPLE, "cot")
+    assert solution((4, (("+", 3),)), "free", ()) == "=7A7;"  # one step: the only route is the full chain
+    with pytest.raises(ValueError, match="needs 2 shown flags"):
+        solution(EXAMPLE, "free")
+    with pytest.raises(ValueError, match="needs 2 shown flags"):
+        solution(EXAMPLE, "free", (True,))
     with pytest.raises(ValueError, match="style must be one of"):
         solution(EXAMPLE, "scratchpad")
     with pytest.raises(ValueError, match="does not fit max_steps"):
@@ -73,14 +84,31 @@ def test_document_targets_are_the_solutions_only():
 
 
 def test_every_document_has_one_style():
-    x, _ = documents(40, 4, 3, random.Random(1), set())
-    styles = set()
+    x, _ = documents(60, 4, 3, random.Random(1), set())
+    styles, skipped, shown = set(), 0, 0
     for row in x.tolist():
-        sols = [part.split("?")[1] for part in decode(row).split(";")[:-1]]
-        kinds = {"direct" if s.startswith("A") else "cot" for s in sols}
-        assert len(kinds) == 1
-        styles |= kinds
-    assert styles == {"cot", "direct"}
+        text = decode(row)
+        sols = [part.split("?")[1] for part in text.split(";")[:-1]]
+        # A document of free chains shows at least one skip unless all its problems happen to draw full routes.
+        kind = "direct" if sols[0].startswith("A") else "free" if "_" in text else "cot"
+        assert all(s.startswith("A") == (kind == "direct") for s in sols)
+        styles.add(kind)
+        if kind == "free":
+            values = [v for s in sols for v in s.split("A")[0].split("=")[1:-1]]  # intermediate values, last excluded
+            skipped += values.count("_")
+            shown += len(values) - values.count("_")
+    assert styles == {"cot", "direct", "free"}
+    assert 0.35 < skipped / (skipped + shown) < 0.65  # each intermediate value is skipped with probability 1/2
+    with pytest.raises(ValueError, match="needs an rng"):
+        document([EXAMPLE], "free", 3)
+
+
+def test_free_routes_are_coin_flips():
+    g = random.Random(0)
+    routes = [free_route(3, g) for _ in range(4000)]
+    assert all(len(r) == 2 for r in routes) and free_route(1, g) == ()
+    counts = {r: routes.count(r) for r in set(routes)}
+    assert len(counts) == 4 and all(850 < c < 1150 for c in counts.values())  # 1,000 expected each
 
 
 def test_multi_step_test_problems_are_held_out_and_one_step_facts_are_all_tested():
@@ -114,6 +142,10 @@ def test_bad_data_settings_are_rejected():
         Data(max_steps=11)
     with pytest.raises(ValueError, match="data.n_shots"):
         Data(n_shots=0)
+    with pytest.raises(ValueError, match="free-chain prompt needs a multi-step exemplar"):
+        Data(n_shots=1)
+    with pytest.raises(ValueError, match="free-chain prompt needs a multi-step exemplar"):
+        Data(max_steps=1)
     with pytest.raises(ValueError, match="data.n_facts"):
         Data(n_facts=0)
 
@@ -122,6 +154,10 @@ def test_prompt_is_exemplars_then_the_question():
     ex = [(9, (("+", 3),))]
     assert decode(few_shot_prompt(ex, EXAMPLE, "cot", 3)) == "9+3....?=2A2;4+3*3+2?"
     assert decode(few_shot_prompt(ex, EXAMPLE, "direct", 3)) == "9+3....?A2;4+3*3+2?"
+    two = [(9, (("+", 3), ("*", 3)))]
+    assert decode(few_shot_prompt(two, EXAMPLE, "free", 3, [(False,)])) == "9+3*3..?=_=6A6;4+3*3+2?"
+    with pytest.raises(ValueError, match="one route per exemplar"):
+        few_shot_prompt(two, EXAMPLE, "free", 3)
 
 
 def test_answer_extraction():
@@ -130,6 +166,10 @@ def test_answer_extraction():
     assert extract_answer(encode("=8=6=3A")) is None  # cut off before the digit
     assert extract_answer(encode("=8=6=3;")) is None  # no answer marker
     assert extract_answer(encode("=8A;")) is None
+    assert extract_answer(encode("=_=_=3A3;")) == 3  # a free chain
+    assert skipped_fraction(encode("=_=_=3A3;"), 3) == 1.0 and skipped_fraction(encode("=7=_=3A3;"), 3) == 0.5
+    assert skipped_fraction(encode("=7=1=3A3;"), 3) == 0.0 and skipped_fraction(encode("=7A7;"), 1) == 0.0
+    assert skipped_fraction(encode("A3;"), 3) == 0.0  # an answer without a chain writes no "_"
     assert first_token_style(encode("A3;")) == "direct" and first_token_style(encode("=8A8;")) == "cot"
 
 
@@ -153,7 +193,10 @@ class Oracle(torch.nn.Module):
 
 def test_prompt_and_answer_reads_the_answer_per_sample():
     queries = [EXAMPLE, (1, (("+", 1), ("+", 1), ("+", 1)))]
-    answers, styles = prompt_and_answer(Oracle("=7=1=3A3;"), [EXAMPLE], queries, "cot", 3, 0.5, 3)
-    assert answers == [[3, 3, 3], [3, 3, 3]] and styles == ["cot", "cot"]
+    answers, styles, skipped = prompt_and_answer(Oracle("=7=1=3A3;"), [EXAMPLE], queries, "cot", 3, 0.5, 3)
+    assert answers == [[3, 3, 3], [3, 3, 3]] and styles == ["cot", "cot"] and skipped == [0.0, 0.0]
+    two = [(9, (("+", 3), ("*", 3)))]
+    answers, _, skipped = prompt_and_answer(Oracle("=_=1=3A3;"), two, queries, "free", 3, routes=[(False,)])
+    assert answers == [[3], [3]] and skipped == [0.5, 0.5]  # one of the two intermediate values skipped
     with pytest.raises(ValueError, match="same number of steps"):
         prompt_and_answer(Oracle("A3;"), [EXAMPLE], [EXAMPLE, (1, (("+", 1),))], "direct", 3)

@@ -40,11 +40,10 @@ class TestTrainCLI(TrainCLITests):
 
     def check_smoke(self, results, run_dir):
         m = results["metrics"]
-        for kind in ("cot", "direct", "sc", "sample"):
+        for kind in ("cot", "direct", "free", "sc", "sample", "sc_cot"):
             assert {f"test/{kind}_{k}step" for k in (1, 2, 3)} | {f"test/{kind}_multi"} <= set(m)
-        assert {"test/follows_cot", "test/follows_direct"} <= set(m)
+        assert {"test/follows_cot", "test/follows_direct", "test/free_skipped_multi", "test/sample_skipped_multi",
+                "test/sc_gain_se_multi"} <= set(m)
         assert set(results["claim"]) >= {"holds", "cot_far_above_direct", "gap_grows_with_steps",
-                                         "vote_beats_one_sample", "sc_not_below_greedy",
-                                         "self_consistency_beats_greedy"}
-        assert "test/sc_gain_se_multi" in m
+                                         "self_consistency_beats_greedy", "vote_beats_one_sample"}
         assert (run_dir / "figures" / "accuracy_vs_steps.png").stat().st_size > 10_000
