@@ -130,7 +130,7 @@ class ChainOfThought(L.LightningModule):
         self._won: dict[int, int] = {}
         self._lost: dict[int, int] = {}
         self._styled = {"cot": 0, "direct": 0}
-        self._skipped: dict[str, float] = {}
+        self._routes: dict[str, float] = {}  # totals on 2+ step problems, see test_step
         self._generator = torch.Generator(device=self.device).manual_seed(1234)  # sampling is reproducible
 
     def test_step(self, batch, batch_idx: int) -> None:
@@ -149,9 +149,15 @@ class ChainOfThought(L.LightningModule):
                                                            hp.temperature, hp.n_samples, self._generator, routes)
             sampled_cot, _, _ = prompt_and_answer(self.model, exemplars, group, "cot", max_steps, hp.temperature,
                                                   hp.n_samples, self._generator)
-            # How often the free-chain routes skip an intermediate value: greedy decoding against the samples.
-            self._skipped["free"] = self._skipped.get("free", 0.0) + sum(free_skipped)
-            self._skipped["sample"] = self._skipped.get("sample", 0.0) + sum(sample_skipped)
+            # How often the free-chain routes skip an intermediate value (greedy decoding against the samples), and
+            # how often a sampled chain is right when it wrote every value and when it skipped some.
+            self._add("skipped_free", sum(s[0] for s in free_skipped))
+            self._add("skipped_sample", sum(sum(s) / len(s) for s in sample_skipped))
+            for answers, skips, t in zip(sampled, sample_skipped, truth) if k >= 2 else ():  # one step: one route
+                for a, skip in zip(answers, skips):
+                    route = "skip" if skip > 0 else "full"
+                    self._add(f"{route}_route_n", 1.0)
+                    self._add(f"{route}_route_hits", float(a == t))
             got = {"cot": [a[0] == t for a, t in zip(cot, truth)],
                    "direct": [a[0] == t for a, t in zip(direct, truth)],
                    "free": [a[0] == t for a, t in zip(free, truth)],
@@ -168,6 +174,9 @@ class ChainOfThought(L.LightningModule):
             self._styled["cot"] += sum(s == "cot" for s in cot_style)
             self._styled["direct"] += sum(s == "direct" for s in direct_style)
 
+    def _add(self, key: str, value: float) -> None:
+        self._routes[key] = self._routes.get(key, 0.0) + value
+
     def on_test_epoch_end(self) -> None:
         steps = sorted(self._count)
         multi = [k for k in steps if k >= 2]
@@ -182,7 +191,11 @@ class ChainOfThought(L.LightningModule):
             won, lost = sum(self._won[k] for k in multi), sum(self._lost[k] for k in multi)
             self.log("test/sc_gain_se_multi", paired_se(won, lost, n))
             for kind in ("free", "sample"):  # share of intermediate values skipped on 2+ steps (one-step: none)
-                self.log(f"test/{kind}_skipped_multi", self._skipped[kind] / n)
+                self.log(f"test/{kind}_skipped_multi", self._routes.get(f"skipped_{kind}", 0.0) / n)
+            for route in ("full", "skip"):  # accuracy of the sampled free chains that took such a route (nan: none)
+                count = self._routes.get(f"{route}_route_n", 0.0)
+                hits = self._routes.get(f"{route}_route_hits", 0.0)
+                self.log(f"test/sample_{route}_route_acc_multi", hits / count if count else float("nan"))
         total = sum(self._count.values())
         for style, n in self._styled.items():  # how often the model answered in the style of its exemplars
             self.log(f"test/follows_{style}", n / total)

@@ -74,11 +74,11 @@ def max_new_tokens(k: int, style: str) -> int:
 def prompt_and_answer(model, exemplars: list[Problem], queries: list[Problem], style: str, max_steps: int,
                       temperature: float = 0.0, n_samples: int = 1, generator: torch.Generator | None = None,
                       routes: list[tuple[bool, ...]] | None = None
-                      ) -> tuple[list[list[int | None]], list[str], list[float]]:
+                      ) -> tuple[list[list[int | None]], list[str], list[list[float]]]:
     """Prompt `model` with the exemplars in `style` and each query (all queries with the same number of steps,
     so every prompt has the same length), n_samples continuations each.
     Returns the extracted answers [len(queries)][n_samples], the style of the first continuation of each query,
-    and the share of intermediate values its continuations skipped, averaged over the samples (skipped_fraction)."""
+    and the share of intermediate values each continuation skipped [len(queries)][n_samples] (skipped_fraction)."""
     k = {len(q[1]) for q in queries}
     if len(k) != 1:
         raise ValueError(f"queries must all have the same number of steps, got {sorted(k)}")
@@ -90,7 +90,7 @@ def prompt_and_answer(model, exemplars: list[Problem], queries: list[Problem], s
     texts: list[list[int]] = out.tolist()
     answers = [[extract_answer(texts[i * n_samples + j]) for j in range(n_samples)] for i in range(len(queries))]
     styles = [first_token_style(texts[i * n_samples]) for i in range(len(queries))]
-    skipped = [sum(skipped_fraction(texts[i * n_samples + j], steps) for j in range(n_samples)) / n_samples
+    skipped = [[skipped_fraction(texts[i * n_samples + j], steps) for j in range(n_samples)]
                for i in range(len(queries))]
     return answers, styles, skipped
 

@@ -194,9 +194,9 @@ class Oracle(torch.nn.Module):
 def test_prompt_and_answer_reads_the_answer_per_sample():
     queries = [EXAMPLE, (1, (("+", 1), ("+", 1), ("+", 1)))]
     answers, styles, skipped = prompt_and_answer(Oracle("=7=1=3A3;"), [EXAMPLE], queries, "cot", 3, 0.5, 3)
-    assert answers == [[3, 3, 3], [3, 3, 3]] and styles == ["cot", "cot"] and skipped == [0.0, 0.0]
+    assert answers == [[3, 3, 3], [3, 3, 3]] and styles == ["cot", "cot"] and skipped == [[0.0] * 3, [0.0] * 3]
     two = [(9, (("+", 3), ("*", 3)))]
     answers, _, skipped = prompt_and_answer(Oracle("=_=1=3A3;"), two, queries, "free", 3, routes=[(False,)])
-    assert answers == [[3], [3]] and skipped == [0.5, 0.5]  # one of the two intermediate values skipped
+    assert answers == [[3], [3]] and skipped == [[0.5], [0.5]]  # one of the two intermediate values skipped
     with pytest.raises(ValueError, match="same number of steps"):
         prompt_and_answer(Oracle("A3;"), [EXAMPLE], [EXAMPLE, (1, (("+", 1),))], "direct", 3)

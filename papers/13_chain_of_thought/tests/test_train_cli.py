@@ -43,6 +43,7 @@ class TestTrainCLI(TrainCLITests):
         for kind in ("cot", "direct", "free", "sc", "sample", "sc_cot"):
             assert {f"test/{kind}_{k}step" for k in (1, 2, 3)} | {f"test/{kind}_multi"} <= set(m)
         assert {"test/follows_cot", "test/follows_direct", "test/free_skipped_multi", "test/sample_skipped_multi",
+                "test/sample_full_route_acc_multi", "test/sample_skip_route_acc_multi",
                 "test/sc_gain_se_multi"} <= set(m)
         assert set(results["claim"]) >= {"holds", "cot_far_above_direct", "gap_grows_with_steps",
                                          "self_consistency_beats_greedy", "vote_beats_one_sample"}
