@@ -197,7 +197,7 @@ def problem_from_row(row: Tensor) -> Problem:
 
 
 class Data(L.LightningDataModule):
-    """Training documents in both styles; held-out test problems for prompting.
+    """Training documents in all three styles; held-out test problems for prompting.
 
     Args:
         max_steps: problems have 1 .. max_steps steps (2 to 10).
@@ -237,7 +237,7 @@ class Data(L.LightningDataModule):
         # in the free style each has one fixed route, drawn again until some value is skipped: free exemplars
         # without a skip would be the full-chain prompt.
         self.exemplars = [distinct_problems(1 + i % hp.max_steps, 1, g, self.held_out)[0] for i in range(hp.n_shots)]
-        self.exemplar_routes = [free_route(len(p[1]), g) for p in self.exemplars]
+        self.exemplar_routes = [()] * hp.n_shots  # no skip yet: the loop draws at least once
         while all(all(r) for r in self.exemplar_routes):
             self.exemplar_routes = [free_route(len(p[1]), g) for p in self.exemplars]
         # Tested: the one-step facts (trained on: every chain step is one of them) and the held-out multi-step problems.
