@@ -33,11 +33,15 @@ def few_shot_prompt(exemplars: list[Problem], query: Problem, style: str, max_st
     return [BOS, *encode(text)]
 
 
+def solution_text(generated: list[int]) -> str:
+    """The generated tokens as text, up to (not including) the first `;`: the one solution the model wrote."""
+    return "".join(VOCAB[i] for i in generated).split(";")[0]
+
+
 def extract_answer(generated: list[int]) -> int | None:
     """The final answer in the generated text: the digit after the last `A` before the first `;`.
     None when the text has no such digit (a malformed continuation counts as wrong)."""
-    text = "".join(VOCAB[i] for i in generated)
-    text = text.split(";")[0]
+    text = solution_text(generated)
     pos = text.rfind("A")
     if pos < 0 or pos + 1 >= len(text) or not text[pos + 1].isdigit():
         return None
@@ -61,8 +65,7 @@ def skipped_fraction(generated: list[int], k: int) -> float:
     full chain, 1 for a chain that jumps straight to the last value, 0 when k = 1 (nothing to skip)."""
     if k < 2:
         return 0.0
-    text = "".join(VOCAB[i] for i in generated).split(";")[0].split("A")[0]
-    values = text.split("=")[1:k]  # the first k - 1 values written, if that many were
+    values = solution_text(generated).split("A")[0].split("=")[1:k]  # the first k - 1 values written, if that many were
     return sum(v == "_" for v in values) / (k - 1)
 
 
